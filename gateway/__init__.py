@@ -1,0 +1,32 @@
+"""An LLM provider gateway.
+
+The names below are the public surface for plugin authors; everything else
+in the package is internal.
+"""
+
+import pluggy
+
+from .chat import ChatCall
+from .errors import (
+    BadRequest,
+    BadUpstreamReply,
+    GatewayError,
+    ModelNotFound,
+    RateLimited,
+    UnknownProvider,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+from .openai_compat import OpenAICompatibleProvider
+from .providers import Provider, ProviderConfig
+from .types import ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, Message, ModelInfo, Usage
+
+hookimpl = pluggy.HookimplMarker("gateway")
+
+__all__ = [
+    "hookimpl", "Provider", "ProviderConfig", "OpenAICompatibleProvider", "ChatCall",
+    "ChatRequest", "ChatResponse", "ChatChunk", "Choice", "ChunkChoice", "Delta", "Message",
+    "ModelInfo", "Usage", "GatewayError", "BadRequest", "UnknownProvider", "ModelNotFound",
+    "RateLimited", "UpstreamError", "BadUpstreamReply", "UpstreamUnreachable", "UpstreamTimeout",
+]

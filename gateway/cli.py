@@ -1,0 +1,71 @@
+"""The ``gateway`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .config import ConfigError, config_path, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gateway", description="An LLM provider gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="config file (default: $GATEWAY_CONFIG or ./config.toml)")
+    serve.add_argument("--host", help="address to bind (default: [server] host)")
+    serve.add_argument("--port", type=int, help="port to bind (default: [server] port)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: [server] workers)")
+    serve.set_defaults(run=_serve)
+
+    plugins = commands.add_parser("plugins", help="list the discovered plugins")
+    plugins.add_argument("--config", help="config file (default: $GATEWAY_CONFIG or ./config.toml)")
+    plugins.set_defaults(run=_plugins)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(f"gateway: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    path = config_path(args.config).resolve()
+    config = load_config(path)
+    # Building the app once here validates plugins and providers, so a bad
+    # config stops with one line instead of a traceback per worker.
+    app = create_app(path)
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    workers = args.workers or config.server.workers
+    if workers > 1:
+        # Each worker is a process that builds its own app from the same file.
+        os.environ["GATEWAY_CONFIG"] = str(path)
+        uvicorn.run("gateway.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers)
+    else:
+        uvicorn.run(app, host=host, port=port)
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from .plugins import PluginHost
+
+    host = PluginHost(load_config(config_path(args.config)))
+    for p in host.plugins:
+        state = "error" if p.error else ("enabled" if p.enabled else "disabled")
+        version = p.version or "-"
+        line = f"{p.name:<16} {version:<10} {p.source:<11} {state:<9} {p.location}"
+        print(line + (f"\n    {p.error}" if p.error else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

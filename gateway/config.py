@@ -1,0 +1,98 @@
+"""Reading ``config.toml`` into typed settings.
+
+Every problem is reported as one :class:`ConfigError` line naming the file,
+the key and what is wrong, so ``gateway serve`` can print it and stop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .providers import ProviderConfig
+
+DEFAULT_PATH = "config.toml"
+
+
+class ConfigError(Exception):
+    pass
+
+
+class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8002
+    workers: int = 1
+    # Folders of drop-in plugins, relative to the config file.
+    plugin_dirs: list[str] = msgspec.field(default_factory=list)
+
+
+class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    plugins: dict[str, bool] = msgspec.field(default_factory=dict)
+    # Decoded against each provider type's own config Struct once the
+    # plugins offering those types are loaded (see resolve_provider).
+    providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    # Where the file was read from; not a key of the file.
+    path: str = ""
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """``--config`` if given, else ``$GATEWAY_CONFIG``, else ``./config.toml``."""
+    return Path(explicit or os.environ.get("GATEWAY_CONFIG") or DEFAULT_PATH)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    try:
+        raw = msgspec.toml.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if isinstance(raw, dict) and "path" in raw:
+        raise ConfigError(f"{path}: path: unknown key")
+    try:
+        config = msgspec.convert(raw, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(describe(path, exc)) from None
+    base = path.resolve().parent
+    config.path = str(path)
+    config.server.plugin_dirs = [str(base / d) for d in config.server.plugin_dirs]
+    return config
+
+
+def resolve_provider(
+    config: Config, provider_id: str, config_type: type[ProviderConfig]
+) -> ProviderConfig:
+    """Decode ``[providers.<provider_id>]`` into its type's config Struct."""
+    raw = dict(config.providers[provider_id])
+    raw.setdefault("type", provider_id)
+    try:
+        return msgspec.convert(raw, type=config_type)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(describe(config.path, exc, prefix=f"providers.{provider_id}")) from None
+
+
+_AT = re.compile(r"^(?P<problem>.*) - at `\$(?P<where>[^`]*)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+
+
+def describe(path: str | Path, exc: msgspec.ValidationError, prefix: str = "") -> str:
+    """Turn msgspec's ``problem - at `$.a.b``` into ``file: a.b: problem``."""
+    message = str(exc)
+    where = ""
+    match = _AT.match(message)
+    if match:
+        message, where = match["problem"], match["where"]
+    key = prefix + where.replace("[", ".").replace("]", "").replace("'", "").replace('"', "")
+    unknown = _UNKNOWN.match(message)
+    if unknown:
+        key = f"{key}.{unknown['field']}" if key else unknown["field"]
+        message = "unknown key"
+    return f"{path}: {key.lstrip('.') or '(top level)'}: {message}"

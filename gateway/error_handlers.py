@@ -1,0 +1,93 @@
+"""Rendering errors: the one place where exceptions become HTTP responses.
+
+Two shapes: the gateway's own ``{"status_code", "error", "detail"}`` and, for
+the OpenAI-compatible front door under ``/v1``, OpenAI's
+``{"error": {"message", "type", "param", "code"}}`` so that OpenAI SDKs raise
+their usual exception types.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from .errors import GatewayError
+
+log = logging.getLogger("gateway")
+
+# OpenAI's error "type" for each status the gateway sends.
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    kind: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+    extra: Any = None,
+) -> Response[Any]:
+    path = request.url.path
+    if path == "/v1" or path.startswith("/v1/"):
+        body: dict[str, Any] = {"error": {
+            "message": message,
+            "type": _OPENAI_TYPES.get(status, "api_error"),
+            "param": param,
+            "code": kind,
+        }}
+    else:
+        body = {"status_code": status, "error": kind, "detail": message}
+        if extra:
+            body["extra"] = extra
+    return Response(body, status_code=status, headers=headers)
+
+
+def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
+    return error_response(request, exc.status_code, exc.kind, exc.message, headers=exc.headers)
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    extra = exc.extra if isinstance(exc.extra, list) else None
+    fields = [e for e in extra or [] if isinstance(e, dict) and e.get("key")]
+    if fields:
+        message = "; ".join(f"{e['key']}: {e.get('message', 'invalid')}" for e in fields)
+        param = fields[0]["key"]
+    else:
+        message, param = exc.detail, None
+    return error_response(request, exc.status_code, "invalid_request", message,
+                          param=param, extra=extra)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    kind = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+        exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
+    )
+    return error_response(request, exc.status_code, kind, exc.detail,
+                          headers=exc.headers or None)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "internal_error",
+                          "The gateway hit an unexpected error; the details are in its log.")
+
+
+exception_handlers: dict[Any, Any] = {
+    GatewayError: _gateway_error,
+    ValidationException: _validation_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

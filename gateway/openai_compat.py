@@ -1,0 +1,198 @@
+"""A provider base for upstreams that speak OpenAI's chat-completions API.
+
+OpenAI, vLLM, LM Studio, Groq, llama.cpp's server and Ollama's ``/v1`` layer
+all speak it, so provider plugins subclass this rather than each writing its
+own HTTP code. It holds one long-lived ``httpx.AsyncClient`` per provider
+instance and translates every failure into the gateway's error taxonomy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+
+from .errors import (
+    BadRequest,
+    BadUpstreamReply,
+    GatewayError,
+    ModelNotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+from .providers import Provider
+from .types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
+
+_encode = msgspec.json.Encoder().encode
+_decode_response = msgspec.json.Decoder(ChatResponse).decode
+_decode_chunk = msgspec.json.Decoder(ChatChunk).decode
+
+
+class _ModelList(msgspec.Struct):
+    data: list[ModelInfo]
+
+
+_decode_models = msgspec.json.Decoder(_ModelList).decode
+
+
+class OpenAICompatibleProvider(Provider):
+    """Chat, streaming, model list and health check over OpenAI's HTTP API.
+
+    Subclasses adapt behaviour by overriding :meth:`request_body` (what is
+    sent) and :meth:`transport_error` / :meth:`status_error` (how failures are
+    described to the user).
+    """
+
+    client: httpx.AsyncClient
+
+    async def start(self) -> None:
+        cfg = self.config
+        headers = {}
+        key = cfg.resolved_api_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self.client = httpx.AsyncClient(
+            base_url=cfg.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(
+                cfg.timeout, connect=cfg.connect_timeout, pool=cfg.pool_timeout
+            ),
+            limits=httpx.Limits(
+                max_connections=cfg.max_connections,
+                max_keepalive_connections=cfg.max_connections,
+            ),
+        )
+
+    async def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            await client.aclose()
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body sent to ``/chat/completions`` for ``request``."""
+        body: dict[str, Any] = dict(request.extra)
+        body["model"] = request.model
+        body["messages"] = request.messages
+        body["stream"] = request.stream
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.stream:
+            # Ask for the usage chunk; the front door drops it again for
+            # clients that did not ask for it.
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        response = await self._send("POST", "/chat/completions", self.request_body(request))
+        try:
+            return _decode_response(response.content)
+        except msgspec.DecodeError as exc:
+            raise BadUpstreamReply(
+                f"{self.name} sent a chat reply the gateway cannot read: {exc}"
+            ) from None
+
+    async def chat_stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        http_request = self.client.build_request(
+            "POST", "/chat/completions", content=_encode(self.request_body(request)),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            response = await self.client.send(http_request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from None
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self.status_error(response)
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, comments, "event:" lines
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    yield _decode_chunk(data)
+                except msgspec.DecodeError as exc:
+                    raise BadUpstreamReply(
+                        f"{self.name} sent a stream chunk the gateway cannot read: {exc}"
+                    ) from None
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from None
+        finally:
+            # Also runs when the client hangs up: closing the response drops
+            # the upstream connection, which stops the upstream's work.
+            await response.aclose()
+
+    async def list_models(self) -> list[ModelInfo]:
+        response = await self._send("GET", "/models")
+        try:
+            return _decode_models(response.content).data
+        except msgspec.DecodeError as exc:
+            raise BadUpstreamReply(
+                f"{self.name} sent a model list the gateway cannot read: {exc}"
+            ) from None
+
+    async def _send(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        try:
+            if body is None:
+                response = await self.client.request(method, path)
+            else:
+                response = await self.client.request(
+                    method, path, content=_encode(body),
+                    headers={"Content-Type": "application/json"},
+                )
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from None
+        if response.status_code >= 400:
+            raise self.status_error(response)
+        return response
+
+    def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
+        """The gateway error for a request that got no usable HTTP answer."""
+        where = self.config.base_url
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamTimeout(f"{self.name} at {where} did not answer in time ({type(exc).__name__})")
+        if isinstance(exc, httpx.ConnectError):
+            return UpstreamUnreachable(f"{self.name} is not reachable at {where}")
+        return UpstreamError(f"The connection to {self.name} at {where} failed: {type(exc).__name__}")
+
+    def status_error(self, response: httpx.Response) -> GatewayError:
+        """The gateway error for an upstream answer with status >= 400."""
+        detail = upstream_error_message(response)
+        status = response.status_code
+        if status == 404:
+            return ModelNotFound(f"{self.name}: {detail}")
+        if status == 429:
+            retry = response.headers.get("retry-after")
+            return RateLimited(
+                f"{self.name} is rate limiting requests: {detail}",
+                headers={"Retry-After": retry} if retry else None,
+            )
+        if status in (400, 422):
+            return BadRequest(f"{self.name} rejected the request: {detail}")
+        if status in (401, 403):
+            return UpstreamError(
+                f"{self.name} refused the gateway's credentials (HTTP {status}): {detail}"
+            )
+        return UpstreamError(f"{self.name} answered HTTP {status}: {detail}")
+
+
+def upstream_error_message(response: httpx.Response) -> str:
+    """The human text of an upstream error body, in OpenAI's or Ollama's shape."""
+    try:
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        text = response.text.strip()
+        return text[:500] or response.reason_phrase
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(error, str) and error:
+        return error
+    return response.text[:500]

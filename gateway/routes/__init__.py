@@ -1,0 +1,8 @@
+"""The core's own HTTP routes."""
+
+from .chat import chat
+from .health import health
+from .plugins import list_plugins
+from .providers import check_provider, list_providers
+
+core_routes = [chat, health, list_plugins, list_providers, check_provider]

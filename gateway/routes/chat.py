@@ -1,0 +1,97 @@
+"""``POST /api/chat``: the gateway's own chat API, plain or streamed (SSE)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Response, post
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.response import Stream
+
+from ..chat import ChatCall, ChatService, ChatStream
+from ..errors import BadRequest, GatewayError
+from ..types import ChatRequest, Message, Usage
+
+_encode = msgspec.json.Encoder().encode
+
+
+class HistoryMessage(msgspec.Struct):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ApiChatRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    message: Annotated[str, msgspec.Meta(min_length=1)]
+    provider: Annotated[str, msgspec.Meta(min_length=1)]
+    system_prompt: str | None = None
+    model: str | None = None
+    history: list[HistoryMessage] = msgspec.field(default_factory=list)
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    stream: bool = False
+
+
+class ApiChatResponse(msgspec.Struct, kw_only=True):
+    response: str
+    provider: str
+    model: str
+    tokens_used: int
+    usage: Usage
+
+
+def _chat_call(service: ChatService, data: ApiChatRequest) -> ChatCall:
+    provider = service.provider(data.provider)
+    model = data.model or provider.config.model
+    if not model:
+        raise BadRequest(
+            f"No model given, and provider {provider.id!r} has no default model in its config"
+        )
+    messages = []
+    if data.system_prompt:
+        messages.append(Message(role="system", content=data.system_prompt))
+    messages.extend(Message(role=m.role, content=m.content) for m in data.history)
+    messages.append(Message(role="user", content=data.message))
+    request = ChatRequest(model=model, messages=messages, max_tokens=data.max_tokens,
+                          temperature=data.temperature)
+    return ChatCall(provider=provider, request=request)
+
+
+def _reply(call: ChatCall, text: str, usage: Usage | None, model: str) -> ApiChatResponse:
+    usage = usage or Usage()
+    return ApiChatResponse(response=text, provider=call.provider.id, model=model,
+                           tokens_used=usage.total_tokens, usage=usage)
+
+
+@post("/api/chat", status_code=200, summary="Chat with a provider", tags=["chat"],
+      description="With `stream: true` the reply is Server-Sent Events: one `data` event "
+      "per chunk (`{\"content\": ...}`), then an `event: done` with the usage, or an "
+      "`event: error` if the upstream fails mid-stream.")
+async def chat(state: State, data: JSONBody[ApiChatRequest]) -> Response[ApiChatResponse] | Stream:
+    service: ChatService = state.chat
+    call = _chat_call(service, data)
+    model = call.request.model
+    if not data.stream:
+        response = await service.complete(call)
+        return Response(_reply(call, response.text, response.usage, model),
+                        headers=call.response_headers)
+    stream = await service.stream(call)
+    return Stream(_sse(call, stream, model), media_type="text/event-stream",
+                  headers={"Cache-Control": "no-cache", **call.response_headers})
+
+
+async def _sse(call: ChatCall, stream: ChatStream, model: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in stream:
+            text = chunk.text
+            if text:
+                yield b"data: " + _encode({"content": text}) + b"\n\n"
+    except GatewayError as exc:
+        error = {"status_code": exc.status_code, "error": exc.kind, "detail": exc.message}
+        yield b"event: error\ndata: " + _encode(error) + b"\n\n"
+        return
+    response = stream.response
+    assert response is not None
+    yield b"event: done\ndata: " + _encode(_reply(call, response.text, response.usage, model)) + b"\n\n"

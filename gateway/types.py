@@ -1,0 +1,105 @@
+"""The chat and model types that cross the provider interface.
+
+They follow OpenAI's chat-completions wire format, the lingua franca of
+model servers, so an OpenAI-compatible provider can decode upstream replies
+straight into them and the ``/v1`` front door can send them back unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+
+class Message(msgspec.Struct, omit_defaults=True):
+    role: str
+    # Text, or OpenAI's list of content parts (images, ...), or None when the
+    # assistant only calls tools.
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+
+class ChatRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One chat request as a provider receives it.
+
+    ``model`` is the provider's own model name (no ``provider/`` prefix).
+    ``extra`` holds any other OpenAI parameter (``top_p``, ``stop``, ``tools``,
+    ...) which OpenAI-compatible providers forward as they are.
+    """
+
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    # True when the numbers are the gateway's estimate, not the provider's count.
+    estimated: bool = False
+
+
+class Choice(msgspec.Struct, kw_only=True):
+    index: int = 0
+    message: Message
+    finish_reason: str | None = None
+
+
+class ChatResponse(msgspec.Struct, kw_only=True):
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = msgspec.field(default_factory=lambda: int(time.time()))
+    model: str = ""
+    choices: list[Choice]
+    usage: Usage | None = None
+
+    @property
+    def text(self) -> str:
+        """The first choice's text, the answer in the common single-choice case."""
+        if not self.choices:
+            return ""
+        content = self.choices[0].message.content
+        return content if isinstance(content, str) else ""
+
+
+class Delta(msgspec.Struct, omit_defaults=True):
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class ChunkChoice(msgspec.Struct, kw_only=True):
+    index: int = 0
+    delta: Delta = msgspec.field(default_factory=Delta)
+    finish_reason: str | None = None
+
+
+class ChatChunk(msgspec.Struct, kw_only=True):
+    """One piece of a streamed reply; a chunk with no choices may carry ``usage``."""
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = msgspec.field(default_factory=lambda: int(time.time()))
+    model: str = ""
+    choices: list[ChunkChoice] = msgspec.field(default_factory=list)
+    usage: Usage | None = None
+
+    @property
+    def text(self) -> str:
+        if not self.choices:
+            return ""
+        return self.choices[0].delta.content or ""
+
+
+class ModelInfo(msgspec.Struct, kw_only=True):
+    id: str
+    owned_by: str = ""
+    created: int = 0

@@ -1,0 +1,101 @@
+"""Reading config.toml: defaults, and one clear message per mistake."""
+
+import pytest
+
+from gateway.app import create_app
+from gateway.config import ConfigError, config_path
+
+
+def error_for(write_config, text):
+    path = write_config(text)
+    with pytest.raises(ConfigError) as info:
+        create_app(path)
+    return str(info.value), path
+
+
+def test_unknown_key_names_file_and_key(write_config):
+    message, path = error_for(write_config, '[providers.ollama]\nenabled = true\nbase_ur = "x"\n')
+
+    assert message == f"{path}: providers.ollama.base_ur: unknown key"
+
+
+def test_unknown_server_key_names_file_and_key(write_config):
+    message, path = error_for(write_config, "[server]\nprot = 1\n")
+
+    assert message == f"{path}: server.prot: unknown key"
+
+
+def test_wrong_type_names_file_key_and_expected_type(write_config):
+    message, path = error_for(write_config, '[providers.ollama]\ntimeout = "soon"\n')
+
+    assert message == f"{path}: providers.ollama.timeout: Expected `float`, got `str`"
+
+
+def test_wrong_type_in_server_table(write_config):
+    message, path = error_for(write_config, '[server]\nport = "eighty"\n')
+
+    assert message == f"{path}: server.port: Expected `int`, got `str`"
+
+
+def test_unknown_provider_type_names_it_and_the_available_types(write_config):
+    message, path = error_for(write_config, '[providers.claude]\ntype = "anthropic"\n')
+
+    assert message == (f"{path}: providers.claude.type: no enabled plugin offers provider "
+                       "type 'anthropic' (available types: ollama, openai)")
+
+
+def test_invalid_toml_is_reported_with_the_file(write_config):
+    message, path = error_for(write_config, "[server\n")
+
+    assert message.startswith(f"{path}: not valid TOML:")
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        create_app(tmp_path / "absent.toml")
+
+
+async def test_ollama_defaults_are_those_of_the_original_design(write_config):
+    from tests.conftest import gateway_client
+
+    async with gateway_client(write_config("[providers.ollama]\n")) as client:
+        (ollama,) = (await client.get("/api/providers")).json()["providers"]
+
+    assert {k: ollama[k] for k in ("name", "enabled", "model", "base_url", "has_api_key")} == {
+        "name": "Ollama", "enabled": False, "model": "llama3.2",
+        "base_url": "http://localhost:11434/v1", "has_api_key": False,
+    }
+    assert ollama["status"] == "disabled"
+
+
+async def test_several_instances_of_one_type(write_config, upstream):
+    from tests.conftest import gateway_client
+
+    groq = upstream.post("http://groq.test/v1/chat/completions").respond(json={
+        "choices": [{"message": {"role": "assistant", "content": "fast"}}]})
+    path = write_config('''
+        [providers.groq]
+        type = "openai"
+        base_url = "http://groq.test/v1"
+        model = "llama-3.1-8b"
+        [providers.vllm]
+        type = "openai"
+        base_url = "http://vllm.test/v1"
+        model = "qwen"
+    ''')
+    async with gateway_client(path) as client:
+        listed = (await client.get("/api/providers")).json()["providers"]
+        reply = await client.post("/api/chat", json={"message": "Hi", "provider": "groq"})
+
+    assert [(p["id"], p["type"]) for p in listed] == [("groq", "openai"), ("vllm", "openai")]
+    assert reply.json()["response"] == "fast"
+    assert groq.called
+
+
+def test_gateway_config_env_chooses_the_file_and_flag_wins(monkeypatch):
+    monkeypatch.setenv("GATEWAY_CONFIG", "/etc/gw.toml")
+
+    assert str(config_path()) == "/etc/gw.toml"
+    assert str(config_path("mine.toml")) == "mine.toml"
+    monkeypatch.delenv("GATEWAY_CONFIG")
+    assert str(config_path()) == "config.toml"

@@ -1,0 +1,180 @@
+"""Plugin discovery (built-in, entry point, plugin folder), toggles and failures."""
+
+import textwrap
+
+import pytest
+
+from gateway.app import create_app
+from gateway.config import ConfigError
+from tests.conftest import gateway_client
+
+ROUTE_PLUGIN = '''
+from litestar import get
+from gateway import hookimpl
+
+@get("/api/hello")
+async def hello() -> dict:
+    return {"hello": "from a drop-in"}
+
+@hookimpl
+def gateway_routes():
+    return [hello]
+'''
+
+
+@pytest.fixture
+def plugin_dir(tmp_path):
+    folder = tmp_path / "myplugins"
+    folder.mkdir()
+    return folder
+
+
+def drop(folder, name, source):
+    (folder / name).write_text(textwrap.dedent(source))
+
+
+async def plugins_of(client):
+    return {p["name"]: p for p in (await client.get("/api/plugins")).json()["plugins"]}
+
+
+async def test_builtin_plugins_are_listed_with_source_and_version(client):
+    plugins = await plugins_of(client)
+
+    assert plugins["ollama"]["source"] == "builtin"
+    assert plugins["openai"]["source"] == "builtin"
+    assert plugins["ollama"]["version"]
+    assert plugins["ollama"]["enabled"] is True
+
+
+async def test_drop_in_module_adds_a_route(write_config, plugin_dir):
+    drop(plugin_dir, "hello.py", ROUTE_PLUGIN)
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(path) as client:
+        reply = await client.get("/api/hello")
+        plugins = await plugins_of(client)
+
+    assert reply.json() == {"hello": "from a drop-in"}
+    assert plugins["hello"]["source"] == "plugin_dir"
+
+
+async def test_drop_in_package_with_relative_imports_loads(write_config, plugin_dir):
+    package = plugin_dir / "greeter"
+    package.mkdir()
+    drop(package, "routes.py", ROUTE_PLUGIN.replace("@hookimpl\ndef gateway_routes():\n    return [hello]\n", ""))
+    drop(package, "__init__.py", '''
+        from gateway import hookimpl
+        from .routes import hello
+
+        @hookimpl
+        def gateway_routes():
+            return [hello]
+    ''')
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(path) as client:
+        reply = await client.get("/api/hello")
+
+    assert reply.status_code == 200
+
+
+async def test_switched_off_plugin_contributes_no_routes(write_config, plugin_dir):
+    drop(plugin_dir, "hello.py", ROUTE_PLUGIN)
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n[plugins]\nhello = false\n')
+
+    async with gateway_client(path) as client:
+        reply = await client.get("/api/hello")
+        plugins = await plugins_of(client)
+
+    assert reply.status_code == 404
+    assert plugins["hello"]["enabled"] is False
+
+
+def test_switched_off_plugin_offers_no_provider_type(write_config):
+    path = write_config('[plugins]\nollama = false\n[providers.ollama]\nenabled = true\n')
+
+    with pytest.raises(ConfigError, match="no enabled plugin offers provider type 'ollama'"):
+        create_app(path)
+
+
+async def test_switched_off_plugin_runs_no_hooks(write_config, upstream):
+    # With the Ollama plugin off, its max_tokens stripping must not run.
+    from tests.conftest import OPENAI_URL
+
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(
+        json={"choices": [{"message": {"role": "assistant", "content": "ok"}}]})
+    path = write_config(f'[plugins]\nollama = false\n[providers.openai]\nbase_url = "{OPENAI_URL}"\n')
+
+    async with gateway_client(path) as client:
+        await client.post("/api/chat", json={"message": "Hi", "provider": "openai",
+                                             "max_tokens": 9})
+
+    assert b'"max_tokens":9' in route.calls.last.request.content
+
+
+async def test_broken_plugin_is_reported_and_the_others_still_load(write_config, plugin_dir):
+    drop(plugin_dir, "broken.py", "import a_module_that_does_not_exist\n")
+    drop(plugin_dir, "hello.py", ROUTE_PLUGIN)
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(path) as client:
+        plugins = await plugins_of(client)
+        reply = await client.get("/api/hello")
+
+    assert plugins["broken"]["error"] == (
+        "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'")
+    assert reply.status_code == 200
+
+
+async def test_misspelled_hook_is_reported_not_silently_ignored(write_config, plugin_dir):
+    drop(plugin_dir, "typo.py", '''
+        from gateway import hookimpl
+
+        @hookimpl
+        def gateway_chat_requets(call):
+            pass
+    ''')
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(path) as client:
+        plugins = await plugins_of(client)
+
+    assert "gateway_chat_requets" in plugins["typo"]["error"]
+
+
+async def test_plugin_with_a_taken_name_is_reported(write_config, plugin_dir):
+    drop(plugin_dir, "ollama.py", ROUTE_PLUGIN)
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(path) as client:
+        plugins = (await client.get("/api/plugins")).json()["plugins"]
+        reply = await client.get("/api/hello")
+
+    dropped = [p for p in plugins if p["name"] == "ollama" and p["source"] == "plugin_dir"]
+    assert dropped[0]["error"] == "another plugin named 'ollama' is already loaded"
+    assert reply.status_code == 404
+
+
+async def test_missing_plugin_folder_is_reported(write_config):
+    path = write_config('[server]\nplugin_dirs = ["nowhere"]\n')
+
+    async with gateway_client(path) as client:
+        plugins = await plugins_of(client)
+
+    assert plugins["nowhere"]["error"] == "plugin folder does not exist"
+
+
+async def test_installed_package_adds_a_provider_type_and_a_route(write_config, installed_plugins):
+    path = write_config('[providers.parrot]\ntype = "echo"\nmodel = "echo-1"\n')
+
+    async with gateway_client(path) as client:
+        plugins = await plugins_of(client)
+        ping = await client.get("/api/echo/ping")
+        chat = await client.post("/api/chat", json={"message": "hi", "provider": "parrot"})
+        streamed = await client.post("/api/chat", json={"message": "hi", "provider": "parrot",
+                                                        "stream": True})
+
+    assert (plugins["echo"]["source"], plugins["echo"]["version"]) == ("entrypoint", "1.2.3")
+    assert ping.json() == {"pong": True}
+    assert chat.json()["response"] == "echo: hi"
+    assert 'data: {"content":"echo: hi"}' in streamed.text
