@@ -67,18 +67,47 @@ def upstream() -> respx.MockRouter:
 
 
 @pytest.fixture(scope="session")
-def installed_plugins(tmp_path_factory) -> Path:
-    """Install the third-party test plugin like a user would, into a private
-    folder put on sys.path (so the development venv is left untouched)."""
-    target = tmp_path_factory.mktemp("site")
-    # Built from a copy, so the build leaves nothing behind in the repo.
-    source = tmp_path_factory.mktemp("src") / "third_party_plugin"
-    shutil.copytree(HERE / "third_party_plugin", source)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        check=True,
-    )
-    sys.path.insert(0, str(target))
-    yield target
-    sys.path.remove(str(target))
+def plugin_packages(tmp_path_factory) -> Callable[[Path], Path]:
+    """Build and pip-install a local package once per session, each into its
+    own private folder (the development venv is left untouched); returns the folder."""
+    folders: dict[Path, Path] = {}
+
+    def install(source: Path) -> Path:
+        if source not in folders:
+            target = tmp_path_factory.mktemp("site")
+            # Built from a clean copy, so the build leaves nothing behind in the
+            # repo and finds nothing stale from an earlier one.
+            copy = tmp_path_factory.mktemp("src") / source.name
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
+                "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+            subprocess.run(
+                [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                 "--no-build-isolation", "--target", str(target), str(copy)],
+                check=True,
+            )
+            folders[source] = target
+        return folders[source]
+
+    return install
+
+
+@pytest.fixture
+def install_plugin(plugin_packages, monkeypatch) -> Callable[[Path], Path]:
+    """Install a local plugin package like a user would, for this test only.
+
+    Its folder is on sys.path until the test ends, so apps the test builds
+    find the plugin's entry points and apps in other tests do not.
+    """
+
+    def install(source: Path) -> Path:
+        target = plugin_packages(source)
+        monkeypatch.syspath_prepend(str(target))
+        return target
+
+    return install
+
+
+@pytest.fixture
+def installed_plugins(install_plugin) -> Path:
+    """The third-party test plugin in tests/third_party_plugin, installed."""
+    return install_plugin(HERE / "third_party_plugin")
