@@ -2,7 +2,7 @@
 
 from gateway import hookimpl
 
-from .adapt import estimate_usage, strip_max_tokens
+from .adapt import adapt_max_tokens, estimate_usage
 from .provider import OllamaProvider
 
 
@@ -14,10 +14,10 @@ def gateway_provider_types(register):
 @hookimpl
 def gateway_chat_request(call):
     if isinstance(call.provider, OllamaProvider):
-        strip_max_tokens(call)
+        adapt_max_tokens(call.request, keep=call.provider.config.keep_max_tokens)
 
 
 @hookimpl
 def gateway_chat_response(call, response):
     if isinstance(call.provider, OllamaProvider):
-        estimate_usage(response)
+        estimate_usage(call.request, response)
