@@ -1,14 +1,22 @@
-"""Ollama: chat through its OpenAI-compatible layer, adapted to its quirks."""
+"""Ollama: chat through its OpenAI-compatible layer, adapted to its quirks, and
+model management (list, pull, show, delete, running) through its native API."""
 
 from gateway import hookimpl
 
 from .adapt import adapt_max_tokens, estimate_usage
 from .provider import OllamaProvider
+from .routes import ollama_router
 
 
 @hookimpl
 def gateway_provider_types(register):
     register("ollama", OllamaProvider)
+
+
+@hookimpl
+def gateway_routes(providers):
+    ollama = {pid: p for pid, p in providers.items() if isinstance(p, OllamaProvider)}
+    return [ollama_router(ollama)] if ollama else []
 
 
 @hookimpl
