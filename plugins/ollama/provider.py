@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -94,32 +94,16 @@ class OllamaProvider(OpenAICompatibleProvider):
                 f"GET /api/providers/{self.id}/models lists the installed ones"
             ) from None
 
-    async def pull(self, name: str) -> AsyncIterator[PullProgress]:
+    async def pull(self, name: str) -> AsyncGenerator[PullProgress, None]:
         """Yield Ollama's progress lines up to and including ``success``.
 
         Raises :class:`PullFailed` for an error line or a stream that ends
         without ``success``, and ``UpstreamTimeout`` once ``pull_timeout`` is
         spent. Closing the generator closes the upstream request.
         """
-        cfg = self.config
-        deadline = asyncio.get_running_loop().time() + cfg.pull_timeout
-        # The deadline bounds the whole pull, so no per-read limit: Ollama is
-        # silent while it verifies digests.
-        request = self.client.build_request(
-            "POST", self.native_url + "/api/pull", json={"model": name, "stream": True},
-            timeout=httpx.Timeout(None, connect=cfg.connect_timeout, pool=cfg.pool_timeout),
-        )
+        deadline = asyncio.get_running_loop().time() + self.config.pull_timeout
+        response = await self._open_pull(name, deadline)
         try:
-            async with asyncio.timeout_at(deadline):
-                response = await self.client.send(request, stream=True)
-        except TimeoutError:
-            raise self._pull_timeout(name) from None
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc) from None
-        try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise self._pull_refused(name, response)
             lines = response.aiter_lines()
             while True:
                 async with asyncio.timeout_at(deadline):
@@ -139,8 +123,6 @@ class OllamaProvider(OpenAICompatibleProvider):
                     return
         except TimeoutError:
             raise self._pull_timeout(name) from None
-        except httpx.TimeoutException as exc:
-            raise self.transport_error(exc) from None
         except httpx.HTTPError as exc:
             raise PullFailed(
                 f"The pull of {name!r} broke off: the connection to {self.name} failed "
@@ -148,6 +130,29 @@ class OllamaProvider(OpenAICompatibleProvider):
             ) from None
         finally:
             await response.aclose()
+
+    async def _open_pull(self, name: str, deadline: float) -> httpx.Response:
+        cfg = self.config
+        # The deadline bounds the whole pull, so no per-read limit: Ollama is
+        # silent while it verifies digests.
+        request = self.client.build_request(
+            "POST", self.native_url + "/api/pull", json={"model": name, "stream": True},
+            timeout=httpx.Timeout(None, connect=cfg.connect_timeout, pool=cfg.pool_timeout),
+        )
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self.client.send(request, stream=True)
+                if response.status_code < 400:
+                    return response
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise self._pull_timeout(name) from None
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from None
+        raise self._pull_refused(name, response)
 
     async def list_models(self) -> list[ModelInfo]:
         # /api/tags rather than /v1/models, whose list is null, not empty,

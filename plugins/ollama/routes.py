@@ -9,7 +9,7 @@ for that id. The handlers receive their provider as the ``ollama`` dependency.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 import msgspec
@@ -151,7 +151,7 @@ def _succeeded(name: str) -> PullSucceeded:
     return PullSucceeded(model=name, message=f"Model '{name}' pulled successfully")
 
 
-async def _collect(name: str, progress: AsyncIterator[PullProgress]) -> PullResult:
+async def _collect(name: str, progress: AsyncGenerator[PullProgress, None]) -> PullResult:
     log: list[PullProgress] = []
     async with aclosing(progress):
         async for line in progress:
@@ -166,7 +166,7 @@ async def _collect(name: str, progress: AsyncIterator[PullProgress]) -> PullResu
 
 
 async def _ndjson(
-    name: str, first: PullProgress, rest: AsyncIterator[PullProgress]
+    name: str, first: PullProgress, rest: AsyncGenerator[PullProgress, None]
 ) -> AsyncIterator[bytes]:
     async with aclosing(rest):
         try:

@@ -11,36 +11,25 @@ NATIVE = "http://ollama.test"
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_chat_when_ollama_is_down_is_503_saying_how_to_start_it(client, upstream, stream):
-    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(side_effect=httpx.ConnectError("refused"))
+@pytest.mark.parametrize(("failure", "status", "detail"), [
+    (httpx.ConnectError("refused"), 503,
+     "Ollama is not running at http://ollama.test — start it with `ollama serve`"),
+    (httpx.ReadTimeout("slow"), 504,
+     "Ollama at http://ollama.test did not answer within 300 s; a model that is still "
+     "loading can take longer (raise `timeout` in [providers.ollama])"),
+    (httpx.ConnectTimeout("slow"), 504,
+     "Ollama at http://ollama.test did not accept a connection within 5 s"),
+])
+async def test_chat_failures_reaching_ollama_say_what_to_do(
+    client, upstream, stream, failure, status, detail
+):
+    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(side_effect=failure)
 
     reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama",
                                                  "stream": stream})
 
-    assert reply.status_code == 503
-    assert reply.json()["detail"] == (
-        "Ollama is not running at http://ollama.test — start it with `ollama serve`")
-
-
-async def test_chat_timeout_is_504_suggesting_a_longer_timeout(client, upstream):
-    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(side_effect=httpx.ReadTimeout("slow"))
-
-    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama"})
-
-    assert reply.status_code == 504
-    assert reply.json()["detail"] == (
-        "Ollama at http://ollama.test did not answer within 300 s; a model that is still "
-        "loading can take longer (raise `timeout` in [providers.ollama])")
-
-
-async def test_chat_connect_timeout_is_504_naming_the_connect_timeout(client, upstream):
-    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(side_effect=httpx.ConnectTimeout("slow"))
-
-    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama"})
-
-    assert reply.status_code == 504
-    assert reply.json()["detail"] == (
-        "Ollama at http://ollama.test did not accept a connection within 5 s")
+    assert reply.status_code == status
+    assert reply.json()["detail"] == detail
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -129,48 +129,35 @@ ROUTES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "up_method", "up_path"), ROUTES)
-async def test_every_route_is_503_saying_how_to_start_ollama_when_it_is_down(
-    client, upstream, method, path, body, up_method, up_path
+FAILURES = {
+    "down": ({"side_effect": httpx.ConnectError("[Errno 111] Connection refused")}, 503,
+             "Ollama is not running at http://ollama.test — start it with `ollama serve`"),
+    "slow": ({"side_effect": httpx.ReadTimeout("timed out")}, 504,
+             "Ollama at http://ollama.test did not answer within 300 s; a model that is still "
+             "loading can take longer (raise `timeout` in [providers.ollama])"),
+    "busy": ({"return_value": httpx.Response(503, json={
+                 "error": "server busy, please try again.  maximum pending requests exceeded"})},
+             502, "Ollama answered HTTP 503: server busy, please try again.  maximum pending "
+                  "requests exceeded"),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "up_method", "up_path", "failure"), [
+    (*route, failure) for route in ROUTES for failure in FAILURES
+    # A pull has no per-read timeout, only pull_timeout (tested below).
+    if not (failure == "slow" and route[4] == "/api/pull")
+])
+async def test_every_route_words_ollama_failures_so_the_user_can_act(
+    client, upstream, method, path, body, up_method, up_path, failure
 ):
-    upstream.route(method=up_method, url=f"{NATIVE}{up_path}").mock(
-        side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+    mock, status, detail = FAILURES[failure]
+    upstream.route(method=up_method, url=f"{NATIVE}{up_path}").mock(**mock)
 
     reply = await client.request(method, path, json=body)
 
-    assert reply.status_code == 503
-    assert reply.json() == {
-        "status_code": 503, "error": "upstream_unreachable",
-        "detail": "Ollama is not running at http://ollama.test — start it with `ollama serve`"}
-
-
-@pytest.mark.parametrize(("method", "path", "body", "up_method", "up_path"), ROUTES[:4])
-async def test_every_route_is_504_when_ollama_does_not_answer_in_time(
-    client, upstream, method, path, body, up_method, up_path
-):
-    upstream.route(method=up_method, url=f"{NATIVE}{up_path}").mock(
-        side_effect=httpx.ReadTimeout("timed out"))
-
-    reply = await client.request(method, path, json=body)
-
-    assert reply.status_code == 504
-    assert reply.json()["detail"] == (
-        "Ollama at http://ollama.test did not answer within 300 s; a model that is still "
-        "loading can take longer (raise `timeout` in [providers.ollama])")
-
-
-@pytest.mark.parametrize(("method", "path", "body", "up_method", "up_path"), ROUTES)
-async def test_every_route_passes_on_other_ollama_errors_as_502_with_their_text(
-    client, upstream, method, path, body, up_method, up_path
-):
-    upstream.route(method=up_method, url=f"{NATIVE}{up_path}").respond(
-        503, json={"error": "server busy, please try again.  maximum pending requests exceeded"})
-
-    reply = await client.request(method, path, json=body)
-
-    assert reply.status_code == 502
-    assert reply.json()["detail"] == (
-        "Ollama answered HTTP 503: server busy, please try again.  maximum pending requests exceeded")
+    assert reply.status_code == status
+    assert reply.json()["detail"] == detail
+    assert reply.json()["status_code"] == status
 
 
 async def test_disabled_ollama_provider_routes_say_how_to_enable_it(write_config, upstream):
