@@ -1,4 +1,39 @@
-from gateway import OpenAICompatibleProvider, ProviderConfig
+"""The Ollama provider: chat through Ollama's ``/v1`` layer, models through its native API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+
+import httpx
+import msgspec
+
+from gateway import (
+    BadRequest,
+    GatewayError,
+    ModelInfo,
+    ModelNotFound,
+    OpenAICompatibleProvider,
+    ProviderConfig,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
+from .errors import BadOllamaReply, PullFailed
+from .native import (
+    LocalModel,
+    ModelShow,
+    PullProgress,
+    RunningModel,
+    decode_error,
+    decode_progress,
+    decode_running,
+    decode_show,
+    decode_tags,
+)
 
 
 class OllamaConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
@@ -8,7 +43,205 @@ class OllamaConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
     base_url: str = "http://localhost:11434/v1"
     # A local model that is still loading sends nothing for a long while.
     timeout: float = 300.0
+    # Seconds a whole pull may take. Multi-GB models need many minutes, and
+    # Ollama sends nothing at all while it verifies what it downloaded.
+    pull_timeout: float = 1800.0
+    # Some models served by Ollama reject max_tokens, so it is dropped unless
+    # this is set.
+    keep_max_tokens: bool = False
+
+
+def native_url(base_url: str) -> str:
+    """Ollama's native API root: ``base_url`` without its ``/v1`` suffix."""
+    return base_url.rstrip("/").removesuffix("/v1")
 
 
 class OllamaProvider(OpenAICompatibleProvider):
+    """Model management uses the one long-lived client with absolute URLs:
+    the native API lives on the same host, so both share its connection pool."""
+
     config_type = OllamaConfig
+    config: OllamaConfig
+
+    @property
+    def native_url(self) -> str:
+        return native_url(self.config.base_url)
+
+    @property
+    def pull_route(self) -> str:
+        return f"POST /api/providers/{self.id}/pull"
+
+    async def local_models(self) -> list[LocalModel]:
+        response = await self._native("GET", "/api/tags")
+        return self._decode(decode_tags, response.content, "model list").models
+
+    async def running_models(self) -> list[RunningModel]:
+        response = await self._native("GET", "/api/ps")
+        return self._decode(decode_running, response.content, "list of running models").models
+
+    async def show_model(self, name: str) -> ModelShow:
+        response = await self._native("POST", "/api/show", {"model": name})
+        show = self._decode(decode_show, response.content, "model description")
+        show.name = name
+        return show
+
+    async def delete_model(self, name: str) -> None:
+        try:
+            await self._native("DELETE", "/api/delete", {"model": name})
+        except ModelNotFound:
+            raise ModelNotFound(
+                f"{self.name} has no model {name!r}; "
+                f"GET /api/providers/{self.id}/models lists the installed ones"
+            ) from None
+
+    async def pull(self, name: str) -> AsyncGenerator[PullProgress, None]:
+        """Yield Ollama's progress lines up to and including ``success``.
+
+        Raises :class:`PullFailed` for an error line or a stream that ends
+        without ``success``, and ``UpstreamTimeout`` once ``pull_timeout`` is
+        spent. Closing the generator closes the upstream request.
+        """
+        deadline = asyncio.get_running_loop().time() + self.config.pull_timeout
+        response = await self._open_pull(name, deadline)
+        try:
+            lines = response.aiter_lines()
+            while True:
+                async with asyncio.timeout_at(deadline):
+                    line = await anext(lines, None)
+                if line is None:
+                    raise PullFailed(
+                        f"The pull of {name!r} broke off: {self.name} closed the progress "
+                        "stream before reporting success. Pull again to resume it."
+                    )
+                if not line.strip():
+                    continue
+                progress = self._decode(decode_progress, line, "pull progress line")
+                if progress.error is not None:
+                    raise PullFailed(self._pull_error(name, progress.error))
+                yield progress
+                if progress.status == "success":
+                    return
+        except TimeoutError:
+            raise self._pull_timeout(name) from None
+        except httpx.HTTPError as exc:
+            raise PullFailed(
+                f"The pull of {name!r} broke off: the connection to {self.name} failed "
+                f"({type(exc).__name__}). Pull again to resume it."
+            ) from None
+        finally:
+            await response.aclose()
+
+    async def _open_pull(self, name: str, deadline: float) -> httpx.Response:
+        cfg = self.config
+        # The deadline bounds the whole pull, so no per-read limit: Ollama is
+        # silent while it verifies digests.
+        request = self.client.build_request(
+            "POST", self.native_url + "/api/pull", json={"model": name, "stream": True},
+            timeout=httpx.Timeout(None, connect=cfg.connect_timeout, pool=cfg.pool_timeout),
+        )
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self.client.send(request, stream=True)
+                if response.status_code < 400:
+                    return response
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise self._pull_timeout(name) from None
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from None
+        raise self._pull_refused(name, response)
+
+    async def list_models(self) -> list[ModelInfo]:
+        # /api/tags rather than /v1/models, whose list is null, not empty,
+        # on a server with no models.
+        return [ModelInfo(id=m.name, owned_by=self.id, created=_unix_time(m.modified_at))
+                for m in await self.local_models()]
+
+    def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
+        where = self.native_url
+        if isinstance(exc, httpx.ConnectError):
+            return UpstreamUnreachable(
+                f"{self.name} is not running at {where} — start it with `ollama serve`"
+            )
+        if isinstance(exc, httpx.ConnectTimeout):
+            return UpstreamTimeout(
+                f"{self.name} at {where} did not accept a connection within "
+                f"{self.config.connect_timeout:g} s"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamTimeout(
+                f"{self.name} at {where} did not answer within {self.config.timeout:g} s; "
+                f"a model that is still loading can take longer (raise `timeout` in "
+                f"[providers.{self.id}])"
+            )
+        return super().transport_error(exc)
+
+    def status_error(self, response: httpx.Response) -> GatewayError:
+        status = response.status_code
+        detail = _error_message(response)
+        if detail is None:
+            # Not Ollama's JSON error: gin's plain-text "404 page not found"
+            # or "405 method not allowed" means base_url points elsewhere.
+            text = response.text.strip()[:200] or response.reason_phrase
+            return UpstreamError(
+                f"{self.name} at {self.native_url} answered {response.request.url.path} with "
+                f"HTTP {status} ({text}); check that `base_url` points at Ollama's /v1"
+            )
+        if status == 404:
+            return ModelNotFound(f"{self.name}: {detail} — pull it with {self.pull_route}")
+        return UpstreamError(f"{self.name} answered HTTP {status}: {detail}")
+
+    async def _native(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        try:
+            response = await self.client.request(method, self.native_url + path, json=body)
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from None
+        if response.status_code >= 400:
+            raise self.status_error(response)
+        return response
+
+    def _decode(self, decode: Any, data: bytes | str, what: str) -> Any:
+        try:
+            return decode(data)
+        except msgspec.DecodeError as exc:
+            raise BadOllamaReply(
+                f"{self.name} sent a {what} the gateway cannot read: {exc}"
+            ) from None
+
+    def _pull_refused(self, name: str, response: httpx.Response) -> GatewayError:
+        detail = _error_message(response)
+        if response.status_code == 400 and detail is not None:
+            # Ollama checks the name before it starts: the client's to fix.
+            return BadRequest(f"{self.name} cannot pull {name!r}: {detail}")
+        return self.status_error(response)
+
+    def _pull_error(self, name: str, error: str) -> str:
+        message = f"Pulling {name!r} failed: {self.name} reported: {error}"
+        if "file does not exist" in error:
+            # What Ollama says when the registry has no such model or tag.
+            message += f". Check the name: the registry has no model {name!r}"
+        return message
+
+    def _pull_timeout(self, name: str) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"Pulling {name!r} did not finish within {self.config.pull_timeout:g} s "
+            f"(`pull_timeout` in [providers.{self.id}]). The download may continue in the "
+            f"background; pull again to resume it or to follow its progress."
+        )
+
+
+def _error_message(response: httpx.Response) -> str | None:
+    try:
+        return decode_error(response.content).message
+    except msgspec.DecodeError:
+        return None
+
+
+def _unix_time(timestamp: str) -> int:
+    try:
+        return int(datetime.fromisoformat(timestamp).timestamp())
+    except ValueError:
+        return 0

@@ -1,0 +1,1 @@
+"""Fake upstream servers for the tests that need real HTTP (see ``tests/servers.py``)."""

@@ -1,0 +1,118 @@
+"""The Ollama provider: chat errors worded for Ollama, its health check, its config."""
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from plugins.ollama.provider import native_url
+from tests.conftest import OLLAMA_URL, gateway_client
+
+NATIVE = "http://ollama.test"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("failure", "status", "detail"), [
+    (httpx.ConnectError("refused"), 503,
+     "Ollama is not running at http://ollama.test — start it with `ollama serve`"),
+    (httpx.ReadTimeout("slow"), 504,
+     "Ollama at http://ollama.test did not answer within 300 s; a model that is still "
+     "loading can take longer (raise `timeout` in [providers.ollama])"),
+    (httpx.ConnectTimeout("slow"), 504,
+     "Ollama at http://ollama.test did not accept a connection within 5 s"),
+])
+async def test_chat_failures_reaching_ollama_say_what_to_do(
+    client, upstream, stream, failure, status, detail
+):
+    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(side_effect=failure)
+
+    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama",
+                                                 "stream": stream})
+
+    assert reply.status_code == status
+    assert reply.json()["detail"] == detail
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_chat_with_a_model_ollama_lacks_is_404_with_a_hint_to_pull_it(client, upstream, stream):
+    upstream.post(f"{OLLAMA_URL}/chat/completions").respond(404, json={"error": {
+        "message": "model 'llama9' not found", "type": "not_found_error",
+        "param": None, "code": None}})
+
+    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama",
+                                                 "model": "llama9", "stream": stream})
+
+    assert reply.status_code == 404
+    assert reply.json() == {
+        "status_code": 404, "error": "model_not_found",
+        "detail": "Ollama: model 'llama9' not found — pull it with POST /api/providers/ollama/pull"}
+
+
+@pytest.mark.parametrize(("status", "text"), [
+    (400, "registry.ollama.ai/library/gemma:latest does not support tools"),
+    (500, "timed out waiting for llama-server to start"),
+])
+async def test_other_chat_errors_from_ollama_are_502_with_its_message(client, upstream, status, text):
+    upstream.post(f"{OLLAMA_URL}/chat/completions").respond(
+        status, json={"error": {"message": text, "type": "api_error", "param": None, "code": None}})
+
+    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama"})
+
+    assert reply.status_code == 502
+    assert reply.json()["detail"] == f"Ollama answered HTTP {status}: {text}"
+
+
+async def test_health_check_reads_native_tags_so_an_empty_ollama_is_connected(client, upstream):
+    # /v1/models would answer {"data": null} here.
+    upstream.get(f"{NATIVE}/api/tags").respond(json={"models": []})
+
+    reply = await client.post("/api/providers/ollama/check")
+
+    assert reply.json()["status"] == "connected"
+    assert reply.json()["error"] == ""
+
+
+async def test_health_check_reports_ollama_not_running(client, upstream):
+    upstream.get(f"{NATIVE}/api/tags").mock(side_effect=httpx.ConnectError("refused"))
+
+    reply = await client.post("/api/providers/ollama/check")
+
+    assert reply.json()["status"] == "disconnected"
+    assert reply.json()["error"] == (
+        "Ollama is not running at http://ollama.test — start it with `ollama serve`")
+
+
+async def test_model_list_comes_from_native_tags_with_unix_times(write_config, upstream):
+    upstream.get(f"{NATIVE}/api/tags").respond(json={"models": [
+        {"name": "llama3.2:latest", "modified_at": "2025-05-04T17:37:44.706015396-07:00"},
+        {"name": "glm-4.6"}]})
+    app = create_app(write_config())
+    provider = app.state.providers["ollama"]
+    await provider.start()
+    try:
+        models = await provider.list_models()
+    finally:
+        await provider.close()
+
+    assert [(m.id, m.owned_by, m.created) for m in models] == [
+        ("llama3.2:latest", "ollama", 1746405464), ("glm-4.6", "ollama", 0)]
+
+
+@pytest.mark.parametrize(("base_url", "native"), [
+    ("http://localhost:11434/v1", "http://localhost:11434"),
+    ("http://localhost:11434/v1/", "http://localhost:11434"),
+    ("https://gpu.example.test/ollama/v1", "https://gpu.example.test/ollama"),
+    ("http://localhost:11434", "http://localhost:11434"),
+])
+def test_native_api_url_is_base_url_without_its_v1_suffix(base_url, native):
+    assert native_url(base_url) == native
+
+
+async def test_pull_timeout_and_keep_max_tokens_are_ollama_config_keys(write_config):
+    path = write_config('[providers.ollama]\npull_timeout = 60\nkeep_max_tokens = true\n')
+
+    async with gateway_client(path) as client:
+        reply = await client.get("/api/providers")
+
+    assert reply.status_code == 200
+    default = create_app(write_config("[providers.ollama]\n", name="d.toml")).state.providers["ollama"]
+    assert (default.config.pull_timeout, default.config.keep_max_tokens) == (1800.0, False)
