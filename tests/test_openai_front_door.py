@@ -20,6 +20,16 @@ UPSTREAM_KEY = "sk-upstream-not-a-real-key-42"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 
+def provider(provider_id: str, base_url: str, *lines: str) -> str:
+    """A ``[providers.<id>]`` table of type openai."""
+    return "\n".join([f"[providers.{provider_id}]", 'type = "openai"',
+                      f'base_url = "{base_url}"', *lines, ""])
+
+
+def unreachable() -> str:
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
 @contextmanager
 def sdk_for(config: Path) -> Iterator[OpenAI]:
     with serve_in_thread(create_app(config)) as url:
@@ -41,12 +51,7 @@ def fake_url(fake) -> Iterator[str]:
 
 @pytest.fixture
 def sdk(write_config, fake_url) -> Iterator[OpenAI]:
-    path = write_config(f'''
-        [providers.fake]
-        type = "openai"
-        base_url = "{fake_url}/v1"
-        api_key = "{UPSTREAM_KEY}"
-    ''')
+    path = write_config(provider("fake", f"{fake_url}/v1", f'api_key = "{UPSTREAM_KEY}"'))
     with sdk_for(path) as client:
         yield client
 
@@ -129,14 +134,7 @@ def test_upstream_failing_mid_stream_ends_with_an_error_event(sdk, fake):
 
 
 def test_models_list_has_prefixed_ids_and_leaves_out_a_provider_that_is_down(write_config, fake_url):
-    path = write_config(f'''
-        [providers.fake]
-        type = "openai"
-        base_url = "{fake_url}/v1"
-        [providers.down]
-        type = "openai"
-        base_url = "http://127.0.0.1:{free_port()}/v1"
-    ''')
+    path = write_config(provider("fake", f"{fake_url}/v1") + provider("down", unreachable()))
     with sdk_for(path) as sdk:
         models = sdk.models.list()
 
@@ -186,11 +184,7 @@ def test_upstream_rate_limit_raises_rate_limit_error_with_retry_after(sdk, fake)
 
 
 def test_unreachable_provider_raises_status_503(write_config):
-    path = write_config(f'''
-        [providers.down]
-        type = "openai"
-        base_url = "http://127.0.0.1:{free_port()}/v1"
-    ''')
+    path = write_config(provider("down", unreachable()))
     with sdk_for(path) as sdk, pytest.raises(openai.APIStatusError) as info:
         sdk.chat.completions.create(model="down/any", messages=MESSAGES, stream=True)
 
@@ -200,12 +194,7 @@ def test_unreachable_provider_raises_status_503(write_config):
 
 def test_slow_provider_raises_status_504(write_config, fake, fake_url):
     fake.stall = 0.5
-    path = write_config(f'''
-        [providers.slow]
-        type = "openai"
-        base_url = "{fake_url}/v1"
-        timeout = 0.1
-    ''')
+    path = write_config(provider("slow", f"{fake_url}/v1", "timeout = 0.1"))
     with sdk_for(path) as sdk, pytest.raises(openai.APIStatusError) as info:
         sdk.chat.completions.create(model="slow/fake-small", messages=MESSAGES)
 
@@ -213,15 +202,8 @@ def test_slow_provider_raises_status_504(write_config, fake, fake_url):
 
 
 def test_fallback_answers_when_the_first_provider_is_down(write_config, fake, fake_url):
-    path = write_config(f'''
-        [providers.primary]
-        type = "openai"
-        base_url = "http://127.0.0.1:{free_port()}/v1"
-        fallbacks = ["backup/fake-large"]
-        [providers.backup]
-        type = "openai"
-        base_url = "{fake_url}/v1"
-    ''')
+    path = write_config(provider("primary", unreachable(), 'fallbacks = ["backup/fake-large"]')
+                        + provider("backup", f"{fake_url}/v1"))
     with sdk_for(path) as sdk:
         raw = sdk.chat.completions.with_raw_response.create(
             model="primary/big", messages=MESSAGES, stream=True)
@@ -237,15 +219,9 @@ def test_no_fallback_once_the_stream_has_begun(write_config, fake, fake_url):
     backup = FakeOpenAI(pieces=("Other",))
     fake.break_after = 1
     with serve_in_thread(backup) as backup_url:
-        path = write_config(f'''
-            [providers.primary]
-            type = "openai"
-            base_url = "{fake_url}/v1"
-            fallbacks = ["backup/fake-small"]
-            [providers.backup]
-            type = "openai"
-            base_url = "{backup_url}/v1"
-        ''')
+        path = write_config(
+            provider("primary", f"{fake_url}/v1", 'fallbacks = ["backup/fake-small"]')
+            + provider("backup", f"{backup_url}/v1"))
         received = []
         with sdk_for(path) as sdk, pytest.raises(openai.APIError):
             for chunk in sdk.chat.completions.create(model="primary/fake-small",
