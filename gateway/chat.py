@@ -1,20 +1,31 @@
 """The chat path shared by every API: hooks around one provider call.
 
-Both ``/api/chat`` and plugin-contributed front doors (``/v1``) go through
-:class:`ChatService`, so request/response adaptations apply everywhere.
+Every chat API (``/api/chat``, ``/v1/chat/completions``, plugin routes) goes
+through :class:`ChatService`, so request/response adaptations and fallbacks
+apply everywhere.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import msgspec
 
-from .errors import UnknownProvider
+from .errors import GatewayError, UnknownProvider
 from .providers import Provider
 from .types import ChatChunk, ChatRequest, ChatResponse, Choice, Message, Usage
+
+log = logging.getLogger("gateway")
+
+T = TypeVar("T")
+
+#: Reply headers naming the provider and model that answered, which differ
+#: from the requested ones when a fallback answered.
+PROVIDER_HEADER = "X-Gateway-Provider"
+MODEL_HEADER = "X-Gateway-Model"
 
 
 class ChatCall(msgspec.Struct, kw_only=True):
@@ -61,23 +72,86 @@ class ChatService:
         await _run(self.hook.gateway_chat_response(call=call, response=response))
 
     async def complete(self, call: ChatCall) -> ChatResponse:
+        """Run the chat; on return ``call`` names the provider that answered."""
         call.request.stream = False
-        await self.prepare(call)
-        response = await call.provider.chat(call.request)
-        await self.finish(call, response)
-        return response
+
+        async def attempt(call: ChatCall) -> ChatResponse:
+            response = await call.provider.chat(call.request)
+            await self.finish(call, response)
+            return response
+
+        return await self._with_fallbacks(call, attempt)
 
     async def stream(self, call: ChatCall) -> ChatStream:
         """Start a streamed chat and wait for its first chunk.
 
         Waiting here means an upstream that fails before sending anything
-        still gets the client a proper error status instead of a broken stream.
+        still gets the client a proper error status instead of a broken
+        stream, and the provider's fallbacks can still be tried.
         """
         call.request.stream = True
-        await self.prepare(call)
-        stream = ChatStream(self, call)
-        await stream.start()
-        return stream
+
+        async def attempt(call: ChatCall) -> ChatStream:
+            stream = ChatStream(self, call)
+            await stream.start()
+            return stream
+
+        return await self._with_fallbacks(call, attempt)
+
+    async def _with_fallbacks(
+        self, call: ChatCall, attempt: Callable[[ChatCall], Awaitable[T]]
+    ) -> T:
+        """Run ``attempt`` on ``call``, then on each of the provider's
+        fallbacks while the failure is one another upstream may not have.
+
+        A fallback gets the request as the client sent it, before any hook
+        adapted it for the provider that failed; ``call`` is updated in place
+        so the route sees who answered.
+        """
+        fallbacks = iter(call.provider.config.fallbacks)
+        # Copied only when needed: most providers have no fallbacks.
+        original = _copy(call.request) if call.provider.config.fallbacks else call.request
+        while True:
+            try:
+                await self.prepare(call)
+                result = await attempt(call)
+            except GatewayError as exc:
+                target = self._next_fallback(fallbacks) if _worth_a_fallback(exc) else None
+                if target is None:
+                    raise
+                provider, model = target
+                log.warning("%s failed (%s); falling back to %s/%s",
+                            call.provider.id, exc.message, provider.id, model)
+                call.provider, call.request = provider, _copy(original, model)
+                call.response_headers, call.state = {}, {}
+                continue
+            call.response_headers[PROVIDER_HEADER] = call.provider.id
+            call.response_headers[MODEL_HEADER] = call.request.model
+            return result
+
+    def _next_fallback(self, fallbacks: Iterator[str]) -> tuple[Provider, str] | None:
+        for target in fallbacks:
+            provider_id, _, model = target.partition("/")
+            provider = self.providers.get(provider_id)
+            if provider is None or not provider.config.enabled:
+                log.info("fallback %s skipped: provider %r is not enabled", target, provider_id)
+                continue
+            return provider, model or provider.config.model
+        return None
+
+
+def _worth_a_fallback(exc: GatewayError) -> bool:
+    # Rate limits and upstream failures belong to one upstream; a bad request
+    # or an unknown model would fail the same way anywhere else.
+    return exc.status_code == 429 or exc.status_code >= 500
+
+
+def _copy(request: ChatRequest, model: str | None = None) -> ChatRequest:
+    # Hooks change requests in place; copy the containers they may change.
+    return msgspec.structs.replace(
+        request, model=model or request.model, messages=list(request.messages),
+        extra=dict(request.extra),
+    )
 
 
 class ChatStream:

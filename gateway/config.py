@@ -28,6 +28,8 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     workers: int = 1
     # Folders of drop-in plugins, relative to the config file.
     plugin_dirs: list[str] = msgspec.field(default_factory=list)
+    # The provider that /v1 sends a model name without "<provider id>/" to.
+    default_provider: str = ""
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -61,6 +63,9 @@ def load_config(path: str | Path) -> Config:
         config = msgspec.convert(raw, type=Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(describe(path, exc)) from None
+    default = config.server.default_provider
+    if default and default not in config.providers:
+        raise ConfigError(f"{path}: server.default_provider: no provider {default!r} is configured")
     base = path.resolve().parent
     config.path = str(path)
     config.server.plugin_dirs = [str(base / d) for d in config.server.plugin_dirs]
@@ -74,9 +79,17 @@ def resolve_provider(
     raw = dict(config.providers[provider_id])
     raw.setdefault("type", provider_id)
     try:
-        return msgspec.convert(raw, type=config_type)
+        resolved = msgspec.convert(raw, type=config_type)
     except msgspec.ValidationError as exc:
         raise ConfigError(describe(config.path, exc, prefix=f"providers.{provider_id}")) from None
+    for target in resolved.fallbacks:
+        fallback_id, slash, model = target.partition("/")
+        if fallback_id not in config.providers or (slash and not model):
+            raise ConfigError(
+                f"{config.path}: providers.{provider_id}.fallbacks: {target!r} is not "
+                "\"<provider id>/<model>\" or \"<provider id>\" of a configured provider"
+            )
+    return resolved
 
 
 _AT = re.compile(r"^(?P<problem>.*) - at `\$(?P<where>[^`]*)`$")

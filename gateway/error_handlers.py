@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from .errors import GatewayError
+from .errors import GatewayError, ModelNotFound, UnknownProvider
 
 log = logging.getLogger("gateway")
 
@@ -30,6 +30,33 @@ _OPENAI_TYPES = {
 }
 
 
+# Under /v1 the provider is part of the model name, so an OpenAI client
+# should see an unknown provider as what it is there: an unknown model.
+_OPENAI_RENDERED_AS: dict[type[GatewayError], type[GatewayError]] = {
+    UnknownProvider: ModelNotFound,
+}
+
+
+def _is_openai(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def _openai_body(status: int, kind: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {
+        "message": message,
+        "type": _OPENAI_TYPES.get(status, "api_error"),
+        "param": param,
+        "code": kind,
+    }}
+
+
+def openai_error(exc: GatewayError) -> dict[str, Any]:
+    """``exc`` in OpenAI's error shape, for errors sent inside a /v1 stream."""
+    shown = _OPENAI_RENDERED_AS.get(type(exc), type(exc))
+    return _openai_body(shown.status_code, shown.kind, exc.message)
+
+
 def error_response(
     request: Request[Any, Any, Any],
     status: int,
@@ -40,14 +67,8 @@ def error_response(
     param: str | None = None,
     extra: Any = None,
 ) -> Response[Any]:
-    path = request.url.path
-    if path == "/v1" or path.startswith("/v1/"):
-        body: dict[str, Any] = {"error": {
-            "message": message,
-            "type": _OPENAI_TYPES.get(status, "api_error"),
-            "param": param,
-            "code": kind,
-        }}
+    if _is_openai(request):
+        body = _openai_body(status, kind, message, param)
     else:
         body = {"status_code": status, "error": kind, "detail": message}
         if extra:
@@ -56,7 +77,8 @@ def error_response(
 
 
 def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
-    return error_response(request, exc.status_code, exc.kind, exc.message, headers=exc.headers)
+    shown = _OPENAI_RENDERED_AS.get(type(exc), type(exc)) if _is_openai(request) else type(exc)
+    return error_response(request, shown.status_code, shown.kind, exc.message, headers=exc.headers)
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:

@@ -66,7 +66,9 @@ def gateway_chat_request(call):
     added to the client's reply and ``call.state`` a dict you may use to pass
     things to ``gateway_chat_response``. Return ``None``; an ``async def``
     implementation is awaited. Raise a :mod:`gateway.errors` exception to
-    refuse the request.
+    refuse the request. When the provider fails and one of its ``fallbacks``
+    is tried, the hooks run again with ``call.provider`` set to the fallback,
+    a fresh copy of the client's request and an empty ``call.state``.
 
     Example::
 

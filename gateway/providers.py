@@ -41,6 +41,10 @@ class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Seconds to wait for a free connection from the pool.
     pool_timeout: float = 5.0
     max_connections: int = 100
+    # Tried in order when this provider fails before answering (see
+    # ChatService): "<provider id>/<model>", or "<provider id>" for that
+    # provider's default model.
+    fallbacks: list[str] = msgspec.field(default_factory=list)
 
     def resolved_api_key(self) -> str:
         if self.api_key:

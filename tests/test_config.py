@@ -99,3 +99,10 @@ def test_gateway_config_env_chooses_the_file_and_flag_wins(monkeypatch):
     assert str(config_path("mine.toml")) == "mine.toml"
     monkeypatch.delenv("GATEWAY_CONFIG")
     assert str(config_path()) == "config.toml"
+
+
+def test_default_provider_must_be_a_configured_provider(write_config):
+    message, path = error_for(write_config, '[server]\ndefault_provider = "groq"\n'
+                                            '[providers.openai]\napi_key = "x"\n')
+
+    assert message == f"{path}: server.default_provider: no provider 'groq' is configured"

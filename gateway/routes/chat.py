@@ -72,13 +72,13 @@ def _reply(call: ChatCall, text: str, usage: Usage | None, model: str) -> ApiCha
 async def chat(state: State, data: JSONBody[ApiChatRequest]) -> Response[ApiChatResponse] | Stream:
     service: ChatService = state.chat
     call = _chat_call(service, data)
-    model = call.request.model
+    # Read from ``call`` after the chat: a fallback may have answered.
     if not data.stream:
         response = await service.complete(call)
-        return Response(_reply(call, response.text, response.usage, model),
+        return Response(_reply(call, response.text, response.usage, call.request.model),
                         headers=call.response_headers)
     stream = await service.stream(call)
-    return Stream(_sse(call, stream, model), media_type="text/event-stream",
+    return Stream(_sse(call, stream, call.request.model), media_type="text/event-stream",
                   headers={"Cache-Control": "no-cache", **call.response_headers})
 
 

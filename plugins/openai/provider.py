@@ -1,4 +1,6 @@
-from gateway import OpenAICompatibleProvider, ProviderConfig
+import httpx
+
+from gateway import GatewayError, OpenAICompatibleProvider, ProviderConfig, UpstreamError
 
 
 class OpenAIConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
@@ -8,4 +10,18 @@ class OpenAIConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
 
 
 class OpenAIProvider(OpenAICompatibleProvider):
+    """OpenAI itself, or any server speaking its API (vLLM, LM Studio, Groq, ...)."""
+
     config_type = OpenAIConfig
+
+    def status_error(self, response: httpx.Response) -> GatewayError:
+        key = self.config.resolved_api_key()
+        if response.status_code == 401 and not key:
+            return UpstreamError(f"{self.name} wants an API key: set api_key_env (or api_key) "
+                                 f"in [providers.{self.id}] of the gateway's config")
+        error = super().status_error(response)
+        if key and key in error.message:
+            # Some servers quote the key they rejected; it must not reach
+            # clients or the provider status.
+            return type(error)(error.message.replace(key, "[redacted]"), headers=error.headers)
+        return error

@@ -1,0 +1,216 @@
+"""The OpenAI-compatible front door: ``/v1/chat/completions`` and ``/v1/models``.
+
+An OpenAI client reaches every configured provider here by naming the model
+``"<provider id>/<model>"``. Chats go through :class:`ChatService` like
+``/api/chat``, so the plugins' hooks and the providers' fallbacks apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import MediaType, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import ValidationException
+from litestar.params import FromPath, JSONBody
+from litestar.response import Stream
+
+from ..chat import ChatCall, ChatService, ChatStream
+from ..error_handlers import openai_error
+from ..errors import GatewayError, ModelNotFound
+from ..providers import Provider
+from ..types import ChatChunk, ChatRequest, ChatResponse, Message
+
+log = logging.getLogger("gateway")
+
+_encode = msgspec.json.Encoder().encode
+
+_Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
+_Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
+_Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ChatMessage(Message, omit_defaults=True):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(msgspec.Struct, kw_only=True):
+    """The OpenAI parameters the gateway checks.
+
+    Only the first six are read; every other key of the body, listed here or
+    not, reaches the provider as it came (``ChatRequest.extra``), so new
+    OpenAI parameters work without a gateway release.
+    """
+
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: _Positive | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    max_completion_tokens: _Positive | None = None
+    top_p: _Unit | None = None
+    n: _Positive | None = None
+    presence_penalty: _Penalty | None = None
+    frequency_penalty: _Penalty | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    user: str | None = None
+
+
+_READ = frozenset({"model", "messages", "stream", "stream_options", "max_tokens", "temperature"})
+
+
+class ModelCard(msgspec.Struct, kw_only=True):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = ""
+
+
+class ModelList(msgspec.Struct, kw_only=True):
+    object: str = "list"
+    data: list[ModelCard]
+
+
+@post("/v1/chat/completions", status_code=200, summary="OpenAI-compatible chat completion",
+      tags=["openai"],
+      description="An OpenAI chat-completions request; `model` is `<provider id>/<model>` (a bare "
+      "model goes to `[server] default_provider`). With `stream: true` the reply is OpenAI's "
+      "SSE chunk stream ending with `data: [DONE]`. `X-Gateway-Provider` and `X-Gateway-Model` "
+      "name who answered (a fallback may have).")
+async def chat_completions(
+    state: State, data: JSONBody[dict[str, Any]]
+) -> Response[ChatResponse] | Stream:
+    service: ChatService = state.chat
+    body = _parse(data)
+    provider, model = _resolve(service, state.config.server.default_provider, body.model)
+    request = ChatRequest(
+        model=model, messages=body.messages, stream=body.stream,
+        max_tokens=body.max_tokens, temperature=body.temperature,
+        extra={k: v for k, v in data.items() if k not in _READ},
+    )
+    call = ChatCall(provider=provider, request=request)
+    if not body.stream:
+        response = await service.complete(call)
+        response.model = body.model
+        return Response(_encode(response), media_type=MediaType.JSON,
+                        headers=call.response_headers)
+    stream = await service.stream(call)
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    return Stream(_events(stream, body.model, include_usage), media_type="text/event-stream",
+                  headers={"Cache-Control": "no-cache", **call.response_headers})
+
+
+async def _events(stream: ChatStream, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+    last: ChatChunk | None = None
+    try:
+        async for chunk in stream:
+            last = chunk
+            if chunk.usage is not None:
+                # Held back: the usage the client may ask for is the one after
+                # the response hooks ran (estimated where the upstream had none).
+                if not chunk.choices:
+                    continue
+                chunk.usage = None
+            chunk.model = model
+            yield b"data: " + _encode(chunk) + b"\n\n"
+    except GatewayError as exc:
+        # The status line is long gone; OpenAI itself reports a failure
+        # mid-stream as one error event and ends the stream without [DONE].
+        yield b"data: " + _encode(openai_error(exc)) + b"\n\n"
+        return
+    if include_usage:
+        assert stream.response is not None
+        usage = ChatChunk(id=last.id if last else "", model=model, usage=stream.response.usage)
+        if last:
+            usage.created = last.created
+        yield b"data: " + _encode(usage) + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+@get("/v1/models", summary="Models of every enabled provider", tags=["openai"],
+     description="Ids are `<provider id>/<model>`; a provider that cannot be reached is left out.")
+async def list_models(state: State) -> ModelList:
+    service: ChatService = state.chat
+    lists = await asyncio.gather(*(_models_of(service.providers[provider_id])
+                                   for provider_id in service.enabled_ids()))
+    return ModelList(data=[card for cards in lists for card in cards])
+
+
+@get("/v1/models/{model:path}", summary="One model", tags=["openai"])
+async def get_model(state: State, model: FromPath[str]) -> ModelCard:
+    service: ChatService = state.chat
+    name = model.lstrip("/")
+    provider, model_id = _resolve(service, state.config.server.default_provider, name)
+    for info in await provider.list_models():
+        if info.id == model_id:
+            return ModelCard(id=name, created=info.created, owned_by=info.owned_by or provider.id)
+    raise ModelNotFound(f"{provider.name} has no model {model_id!r}")
+
+
+async def _models_of(provider: Provider) -> list[ModelCard]:
+    try:
+        models = await provider.list_models()
+    except GatewayError as exc:
+        log.info("models of %s left out of /v1/models: %s", provider.id, exc.message)
+        return []
+    except NotImplementedError:
+        return []  # a provider type that cannot list its models
+    return [ModelCard(id=f"{provider.id}/{m.id}", created=m.created,
+                      owned_by=m.owned_by or provider.id) for m in models]
+
+
+def _resolve(service: ChatService, default_provider: str, model: str) -> tuple[Provider, str]:
+    """The provider and its model name for an OpenAI ``model`` string."""
+    provider_id, slash, name = model.partition("/")
+    if not slash:
+        if not default_provider:
+            raise ModelNotFound(
+                f"Model {model!r} names no provider: use \"<provider id>/<model>\" with one of: "
+                f"{', '.join(service.enabled_ids()) or 'none'} (or set [server] default_provider)"
+            )
+        provider_id, name = default_provider, model
+    provider = service.provider(provider_id)
+    if not name:
+        raise _invalid("model", f"{model!r} names a provider but no model")
+    return provider, name
+
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$\.?(?P<where>[^`]*)`)?$")
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+
+
+def _parse(data: dict[str, Any]) -> ChatCompletionRequest:
+    try:
+        return msgspec.convert(data, ChatCompletionRequest)
+    except msgspec.ValidationError as exc:
+        match = _AT.match(str(exc))
+        assert match is not None  # the pattern matches any message
+        problem, where = match["problem"], match["where"] or ""
+        missing = _MISSING.match(problem)
+        if missing:
+            where = f"{where}.{missing['field']}" if where else missing["field"]
+            problem = "missing required field"
+        raise _invalid(where, problem) from None
+
+
+def _invalid(param: str, problem: str) -> ValidationException:
+    # Rendered by the app's handler like Litestar's own body errors, with
+    # ``param`` naming the field as OpenAI's errors do.
+    return ValidationException(f"{param}: {problem}",
+                               extra=[{"key": param, "message": problem, "source": "body"}])

@@ -1,0 +1,277 @@
+"""/v1/chat/completions and /v1/models through the real app, upstreams mocked by respx."""
+
+import httpx
+import msgspec
+import pytest
+
+from tests.conftest import BASE_CONFIG, OLLAMA_URL, OPENAI_URL, gateway_client
+from tests.test_chat import chunk, completion, sse
+
+HI = [{"role": "user", "content": "Hi"}]
+USAGE = {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}
+
+
+def events(reply):
+    return [e.removeprefix("data: ") for e in reply.text.strip().split("\n\n")]
+
+
+def streamed(route, *events):
+    route.respond(content=sse(*events), headers={"content-type": "text/event-stream"})
+
+
+async def test_completion_forwards_unknown_parameters_and_answers_with_the_requested_model(
+        client, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion(usage=USAGE))
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "max_tokens": 9, "temperature": 0.3,
+        "top_p": 0.9, "stop": ["\n"], "seed": 1, "tools": tools,
+        "response_format": {"type": "json_object"}, "x_vendor_knob": {"a": 1},
+    })
+
+    assert reply.status_code == 200
+    assert reply.json() == {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "openai/gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"},
+                     "finish_reason": "stop"}],
+        "usage": {**USAGE, "estimated": False},
+    }
+    assert reply.headers["x-gateway-provider"] == "openai"
+    assert msgspec.json.decode(route.calls.last.request.content) == {
+        "model": "gpt-4o-mini", "messages": HI, "stream": False, "max_tokens": 9,
+        "temperature": 0.3, "top_p": 0.9, "stop": ["\n"], "seed": 1, "tools": tools,
+        "response_format": {"type": "json_object"}, "x_vendor_knob": {"a": 1},
+    }
+
+
+async def test_model_is_split_at_the_first_slash(client, upstream):
+    route = upstream.post(f"{OLLAMA_URL}/chat/completions").respond(json=completion())
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "ollama/hf.co/org/repo:Q4_K_M", "messages": HI})
+
+    assert reply.json()["model"] == "ollama/hf.co/org/repo:Q4_K_M"
+    assert msgspec.json.decode(route.calls.last.request.content)["model"] == "hf.co/org/repo:Q4_K_M"
+
+
+async def test_bare_model_goes_to_the_default_provider(write_config, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
+    path = write_config('[server]\ndefault_provider = "openai"\n' + BASE_CONFIG)
+
+    async with gateway_client(path) as client:
+        reply = await client.post("/v1/chat/completions", json={"model": "gpt-4.1", "messages": HI})
+
+    assert reply.json()["model"] == "gpt-4.1"
+    assert msgspec.json.decode(route.calls.last.request.content)["model"] == "gpt-4.1"
+
+
+async def test_bare_model_without_a_default_provider_is_404(client):
+    reply = await client.post("/v1/chat/completions", json={"model": "gpt-4.1", "messages": HI})
+
+    assert reply.status_code == 404
+    assert reply.json()["error"]["code"] == "model_not_found"
+    assert "ollama, openai" in reply.json()["error"]["message"]
+
+
+async def test_ollama_hooks_apply_max_tokens_stripped_and_usage_estimated(client, upstream):
+    route = upstream.post(f"{OLLAMA_URL}/chat/completions").respond(
+        json=completion("one two three four five"))
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "ollama/llama3.2", "messages": HI, "max_tokens": 5,
+        "max_completion_tokens": 5})
+
+    sent = msgspec.json.decode(route.calls.last.request.content)
+    assert "max_tokens" not in sent and "max_completion_tokens" not in sent
+    assert reply.json()["model"] == "ollama/llama3.2"
+    assert reply.json()["usage"] == {"prompt_tokens": 0, "completion_tokens": 6,
+                                     "total_tokens": 6, "estimated": True}
+
+
+async def test_ollama_stream_with_include_usage_ends_with_the_estimated_usage(client, upstream):
+    streamed(upstream.post(f"{OLLAMA_URL}/chat/completions"),
+             chunk("one two"), chunk(" three"), chunk(finish="stop"), "[DONE]")
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "ollama/llama3.2", "messages": HI, "stream": True,
+        "stream_options": {"include_usage": True}})
+
+    data = events(reply)
+    assert data[-1] == "[DONE]"
+    last = msgspec.json.decode(data[-2])
+    assert last["choices"] == [] and last["model"] == "ollama/llama3.2"
+    assert last["usage"] == {"prompt_tokens": 0, "completion_tokens": 4, "total_tokens": 4,
+                             "estimated": True}
+
+
+async def test_stream_is_openai_chunks_ending_with_done(client, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions")
+    streamed(route, chunk("Hel"), chunk("lo"), chunk(finish="stop"), chunk(usage=USAGE), "[DONE]")
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True})
+
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/event-stream")
+    data = events(reply)
+    assert data[-1] == "[DONE]"
+    chunks = [msgspec.json.decode(d) for d in data[:-1]]
+    assert [c["choices"][0]["delta"] for c in chunks] == [{"content": "Hel"}, {"content": "lo"}, {}]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert {c["model"] for c in chunks} == {"openai/gpt-4o-mini"}
+    # Not asked for, so the upstream's usage chunk is not passed on.
+    assert all(c["usage"] is None for c in chunks)
+    # The gateway always asks, to have usage for the response hooks.
+    sent = msgspec.json.decode(route.calls.last.request.content)
+    assert sent["stream_options"] == {"include_usage": True}
+
+
+async def test_stream_with_include_usage_ends_with_the_upstream_usage(client, upstream):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions"),
+             chunk("Hi"), chunk(finish="stop"), chunk(usage=USAGE), "[DONE]")
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True,
+        "stream_options": {"include_usage": True}})
+
+    data = events(reply)
+    assert msgspec.json.decode(data[-2])["usage"] == {**USAGE, "estimated": False}
+    assert [msgspec.json.decode(d)["usage"] for d in data[:-2]] == [None, None]
+
+
+async def test_upstream_breaking_mid_stream_ends_with_an_openai_error_event(client, upstream):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions"), chunk("Hel"), "{not json")
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True})
+
+    data = events(reply)
+    assert len(data) == 2
+    error = msgspec.json.decode(data[1])["error"]
+    assert error["code"] == "bad_upstream_reply" and error["type"] == "api_error"
+    assert "cannot read" in error["message"]
+
+
+async def test_stream_failing_before_the_first_chunk_gets_a_real_status(client, upstream):
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(
+        404, json={"error": {"message": "The model `nope` does not exist"}})
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/nope", "messages": HI, "stream": True})
+
+    assert reply.status_code == 404
+    assert reply.json() == {"error": {
+        "message": "OpenAI: The model `nope` does not exist", "type": "not_found_error",
+        "param": None, "code": "model_not_found"}}
+
+
+@pytest.mark.parametrize(("change", "param", "problem"), [
+    ({"messages": []}, "messages", "Expected `array` of length >= 1"),
+    ({"messages": [{"role": "robot", "content": "Hi"}]}, "messages[0].role", "Invalid enum value 'robot'"),
+    ({"messages": [{"content": "Hi"}]}, "messages[0].role", "missing required field"),
+    ({"model": 5}, "model", "Expected `str`, got `int`"),
+    ({"model": "openai/"}, "model", "'openai/' names a provider but no model"),
+    ({"max_tokens": 0}, "max_tokens", "Expected `int` >= 1"),
+    ({"temperature": 2.5}, "temperature", "Expected `float` <= 2.0"),
+    ({"top_p": -1}, "top_p", "Expected `float` >= 0.0"),
+    ({"presence_penalty": 3}, "presence_penalty", "Expected `float` <= 2.0"),
+    ({"n": 0}, "n", "Expected `int` >= 1"),
+    ({"stream_options": {"include_usage": "yes"}}, "stream_options.include_usage",
+     "Expected `bool`, got `str`"),
+])
+async def test_invalid_request_is_400_naming_the_field(client, upstream, change, param, problem):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions")
+    body = {"model": "openai/gpt-4o-mini", "messages": HI, **change}
+
+    reply = await client.post("/v1/chat/completions", json=body)
+
+    assert reply.status_code == 400
+    assert reply.json() == {"error": {"message": f"{param}: {problem}",
+                                      "type": "invalid_request_error", "param": param,
+                                      "code": "invalid_request"}}
+    assert not route.called
+
+
+async def test_missing_model_is_400_naming_it(client):
+    reply = await client.post("/v1/chat/completions", json={"messages": HI})
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "model"
+
+
+async def test_malformed_json_is_400_in_openai_shape(client):
+    reply = await client.post("/v1/chat/completions", content=b"{nope",
+                              headers={"content-type": "application/json"})
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_unknown_provider_is_404_model_not_found(client):
+    reply = await client.post("/v1/chat/completions", json={"model": "claude/opus", "messages": HI})
+
+    assert reply.status_code == 404
+    assert reply.json()["error"] == {
+        "message": "Provider 'claude' is not configured. Available providers: ollama, openai",
+        "type": "not_found_error", "param": None, "code": "model_not_found"}
+
+
+async def test_upstream_failures_map_to_statuses_in_openai_shape(client, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions")
+    cases = [
+        (httpx.Response(429, json={"error": {"message": "slow down"}}, headers={"retry-after": "7"}),
+         429, "rate_limit_error", "rate_limited"),
+        (httpx.Response(400, json={"error": {"message": "bad stop"}}), 400,
+         "invalid_request_error", "bad_request"),
+        (httpx.Response(500, text="boom"), 502, "api_error", "upstream_error"),
+        (httpx.Response(200, text="<html>"), 502, "api_error", "bad_upstream_reply"),
+        (httpx.ConnectError("refused"), 503, "api_error", "upstream_unreachable"),
+        (httpx.ReadTimeout("slow"), 504, "api_error", "upstream_timeout"),
+    ]
+    for outcome, status, type_, code in cases:
+        route.side_effect = [outcome]
+        reply = await client.post("/v1/chat/completions",
+                                  json={"model": "openai/gpt-4o-mini", "messages": HI})
+        error = reply.json()["error"]
+        assert (reply.status_code, error["type"], error["code"]) == (status, type_, code)
+        assert error["message"]
+        if status == 429:
+            assert reply.headers["retry-after"] == "7"
+
+
+async def test_models_of_every_provider_prefixed_and_a_failing_one_left_out(write_config, upstream):
+    upstream.get(f"{OPENAI_URL}/models").respond(
+        json={"data": [{"id": "gpt-4o-mini", "owned_by": "openai", "created": 5}]})
+    upstream.get(f"{OLLAMA_URL}/models").respond(json={"data": [{"id": "llama3.2:latest"}]})
+    upstream.get("http://groq.test/v1/models").mock(side_effect=httpx.ConnectError("refused"))
+    path = write_config(BASE_CONFIG + '[providers.groq]\ntype = "openai"\n'
+                                      'base_url = "http://groq.test/v1"\n')
+
+    async with gateway_client(path) as client:
+        reply = await client.get("/v1/models")
+
+    assert reply.status_code == 200
+    assert reply.json() == {"object": "list", "data": [
+        {"id": "ollama/llama3.2:latest", "object": "model", "created": 0, "owned_by": "ollama"},
+        {"id": "openai/gpt-4o-mini", "object": "model", "created": 5, "owned_by": "openai"},
+    ]}
+
+
+async def test_one_model_is_found_by_its_prefixed_id_even_with_slashes(client, upstream):
+    upstream.get(f"{OLLAMA_URL}/models").respond(json={"data": [{"id": "hf.co/org/repo:Q4"}]})
+
+    found = await client.get("/v1/models/ollama/hf.co/org/repo:Q4")
+    missing = await client.get("/v1/models/ollama/llama9")
+
+    assert found.json() == {"id": "ollama/hf.co/org/repo:Q4", "object": "model", "created": 0,
+                            "owned_by": "ollama"}
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "model_not_found"
+
+
+async def test_unknown_v1_route_is_404_in_openai_shape(client):
+    reply = await client.get("/v1/embeddings")
+
+    assert reply.status_code == 404
+    assert reply.json()["error"]["type"] == "not_found_error"
