@@ -58,11 +58,20 @@ async def test_api_chat_falls_back_when_the_first_provider_fails(client, upstrea
 
 
 @pytest.mark.parametrize("status", [400, 404])
-async def test_client_errors_are_not_retried_elsewhere(client, upstream, status):
-    upstream.post(f"{OLLAMA_URL}/chat/completions").respond(status, json={"error": "no"})
+async def test_client_errors_are_not_retried_elsewhere(write_config, upstream, status):
+    path = write_config(f"""
+        [providers.openai]
+        base_url = "{OPENAI_URL}"
+        fallbacks = ["groq/llama-3.1-8b-instant"]
+        [providers.groq]
+        type = "openai"
+        base_url = "{GROQ_URL}"
+    """)
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(status, json={"error": "no"})
     groq = upstream.post(f"{GROQ_URL}/chat/completions")
 
-    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama"})
+    async with gateway_client(path) as client:
+        reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
 
     assert reply.status_code == status
     assert not groq.called

@@ -5,6 +5,7 @@ import msgspec
 import pytest
 
 from tests.conftest import BASE_CONFIG, OLLAMA_URL, OPENAI_URL, gateway_client
+OLLAMA_NATIVE = OLLAMA_URL.removesuffix("/v1")
 from tests.test_chat import chunk, completion, sse
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -85,8 +86,8 @@ async def test_ollama_hooks_apply_max_tokens_stripped_and_usage_estimated(client
     sent = msgspec.json.decode(route.calls.last.request.content)
     assert "max_tokens" not in sent and "max_completion_tokens" not in sent
     assert reply.json()["model"] == "ollama/llama3.2"
-    assert reply.json()["usage"] == {"prompt_tokens": 0, "completion_tokens": 6,
-                                     "total_tokens": 6, "estimated": True}
+    assert reply.json()["usage"] == {"prompt_tokens": 1, "completion_tokens": 6,
+                                     "total_tokens": 7, "estimated": True}
 
 
 async def test_ollama_stream_with_include_usage_ends_with_the_estimated_usage(client, upstream):
@@ -101,7 +102,7 @@ async def test_ollama_stream_with_include_usage_ends_with_the_estimated_usage(cl
     assert data[-1] == "[DONE]"
     last = msgspec.json.decode(data[-2])
     assert last["choices"] == [] and last["model"] == "ollama/llama3.2"
-    assert last["usage"] == {"prompt_tokens": 0, "completion_tokens": 4, "total_tokens": 4,
+    assert last["usage"] == {"prompt_tokens": 1, "completion_tokens": 4, "total_tokens": 5,
                              "estimated": True}
 
 
@@ -243,7 +244,7 @@ async def test_upstream_failures_map_to_statuses_in_openai_shape(client, upstrea
 async def test_models_of_every_provider_prefixed_and_a_failing_one_left_out(write_config, upstream):
     upstream.get(f"{OPENAI_URL}/models").respond(
         json={"data": [{"id": "gpt-4o-mini", "owned_by": "openai", "created": 5}]})
-    upstream.get(f"{OLLAMA_URL}/models").respond(json={"data": [{"id": "llama3.2:latest"}]})
+    upstream.get(f"{OLLAMA_NATIVE}/api/tags").respond(json={"models": [{"name": "llama3.2:latest"}]})
     upstream.get("http://groq.test/v1/models").mock(side_effect=httpx.ConnectError("refused"))
     path = write_config(BASE_CONFIG + '[providers.groq]\ntype = "openai"\n'
                                       'base_url = "http://groq.test/v1"\n')
@@ -259,7 +260,7 @@ async def test_models_of_every_provider_prefixed_and_a_failing_one_left_out(writ
 
 
 async def test_one_model_is_found_by_its_prefixed_id_even_with_slashes(client, upstream):
-    upstream.get(f"{OLLAMA_URL}/models").respond(json={"data": [{"id": "hf.co/org/repo:Q4"}]})
+    upstream.get(f"{OLLAMA_NATIVE}/api/tags").respond(json={"models": [{"name": "hf.co/org/repo:Q4"}]})
 
     found = await client.get("/v1/models/ollama/hf.co/org/repo:Q4")
     missing = await client.get("/v1/models/ollama/llama9")
