@@ -18,9 +18,12 @@ from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
 from .errors import GatewayError
 from .error_handlers import exception_handlers
+from .observability.logs import configure_logging
+from .observability.middleware import ObservabilityMiddleware
 from .plugins import PluginHost
 from .providers import Provider
 from .routes import core_routes
+from .routes.metrics import metrics
 
 log = logging.getLogger("gateway")
 
@@ -31,11 +34,14 @@ def create_app(path: str | Path | None = None) -> Litestar:
     Raises :class:`ConfigError` when the config or a provider declaration is wrong.
     """
     config = load_config(config_path(str(path) if path else None))
+    configure_logging(config.logging)
     plugins = PluginHost(config)
     providers = build_providers(config, plugins)
     chat = ChatService(plugins.hook, providers)
 
     routes: list[Any] = list(core_routes)
+    if config.metrics.enabled:
+        routes.append(metrics)
     for contributed in plugins.hook.gateway_routes(config=config, providers=providers):
         routes.extend(contributed or [])
 
@@ -44,13 +50,23 @@ def create_app(path: str | Path | None = None) -> Litestar:
         async with _providers_running(app, providers, plugins):
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat}),
         openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/docs"),
+        # Logging is configure_logging's: Litestar's default would add a root
+        # handler that doubles every line and logs each upstream call.
+        logging_config=None,
     )
+    # Wrapped around the whole app rather than declared as Litestar
+    # middleware, which runs only for requests that matched a route.
+    app.asgi_handler = ObservabilityMiddleware(
+        app.asgi_handler, metrics_enabled=config.metrics.enabled,
+        log_bodies=config.logging.log_bodies,
+    )
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -99,3 +99,10 @@ def test_gateway_config_env_chooses_the_file_and_flag_wins(monkeypatch):
     assert str(config_path("mine.toml")) == "mine.toml"
     monkeypatch.delenv("GATEWAY_CONFIG")
     assert str(config_path()) == "config.toml"
+
+
+def test_logging_format_must_be_json_or_text(write_config):
+    message, path = error_for(write_config, '[logging]\nformat = "xml"\n')
+
+    assert message == f"{path}: logging.format: Invalid enum value 'xml'"
+
