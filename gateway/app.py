@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
 from .errors import GatewayError
 from .error_handlers import exception_handlers
+from .observability.health import health_checks
 from .observability.logs import configure_logging
 from .observability.middleware import ObservabilityMiddleware
 from .plugins import PluginHost
@@ -47,7 +47,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with _providers_running(app, providers, plugins):
+        async with _providers_running(app, providers, plugins, config):
             yield
 
     app = Litestar(
@@ -103,32 +103,24 @@ def build_providers(config: Config, plugins: PluginHost) -> dict[str, Provider]:
 
 @asynccontextmanager
 async def _providers_running(
-    app: Litestar, providers: dict[str, Provider], plugins: PluginHost
+    app: Litestar, providers: dict[str, Provider], plugins: PluginHost, config: Config
 ) -> AsyncIterator[None]:
     started: list[Provider] = []
-    checks: asyncio.Task[Any] | None = None
     try:
         for provider in providers.values():
             if provider.config.enabled:
                 await provider.start()
                 started.append(provider)
         await _await_all(plugins.hook.gateway_startup(app=app))
-        # A first health check in the background, so /api/providers shows a
-        # real status soon without delaying start-up on a slow upstream.
-        checks = asyncio.create_task(_check_all(started))
-        yield
+        # In the background, so a slow upstream does not delay start-up.
+        async with health_checks(started, config.server.health_check_interval):
+            yield
     finally:
-        if checks is not None:
-            checks.cancel()
         try:
             await _await_all(plugins.hook.gateway_shutdown(app=app))
         finally:
             for provider in started:
                 await provider.close()
-
-
-async def _check_all(providers: list[Provider]) -> None:
-    await asyncio.gather(*(p.check() for p in providers), return_exceptions=True)
 
 
 async def _await_all(results: list[Any]) -> None:

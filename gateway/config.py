@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -28,6 +28,9 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     workers: int = 1
     # Folders of drop-in plugins, relative to the config file.
     plugin_dirs: list[str] = msgspec.field(default_factory=list)
+    # Seconds between background health checks of each provider; 0 checks
+    # once at start-up only.
+    health_check_interval: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
 class LoggingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

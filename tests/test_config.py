@@ -106,3 +106,8 @@ def test_logging_format_must_be_json_or_text(write_config):
 
     assert message == f"{path}: logging.format: Invalid enum value 'xml'"
 
+
+def test_health_check_interval_cannot_be_negative(write_config):
+    message, path = error_for(write_config, "[server]\nhealth_check_interval = -1\n")
+
+    assert message == f"{path}: server.health_check_interval: Expected `float` >= 0.0"
