@@ -10,6 +10,10 @@ library chooses that mode when it is imported, and so does this module.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from prometheus_client import (
@@ -179,3 +183,21 @@ def render() -> tuple[bytes, str]:
         MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+@contextmanager
+def multiprocess_dir() -> Iterator[str]:
+    """A private, fresh ``$PROMETHEUS_MULTIPROC_DIR`` for worker processes
+    started inside the block; removed, with the workers' files, at exit."""
+    path = tempfile.mkdtemp(prefix="gateway-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            del os.environ[MULTIPROC_ENV]
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+

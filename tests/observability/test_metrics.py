@@ -269,6 +269,89 @@ async def test_metrics_can_be_switched_off(write_config):
     assert reply.status_code == 404
 
 
+# A fake OpenAI-compatible upstream on a real port, for the gateway process.
+@post("/v1/chat/completions", status_code=200)
+async def fake_completions() -> dict:
+    return completion(usage=USAGE)
+
+
 @get("/v1/models")
 async def fake_models() -> dict:
     return {"object": "list", "data": []}
+
+
+fake_upstream = Litestar([fake_completions, fake_models], logging_config=None)
+
+
+def per_worker_chats(metrics_dir, scratch):
+    """The /api/chat count each worker wrote to its own file."""
+    counts = {}
+    for db in metrics_dir.glob("counter_*.db"):
+        alone = scratch / db.stem
+        alone.mkdir(exist_ok=True)
+        shutil.copy(db, alone / db.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(alone))
+        values = parse_metrics(_exposition(registry))
+        counts[db.stem] = sum(v for (name, labels), v in values.items()
+                              if name == "gateway_requests_total"
+                              and ("route", "/api/chat") in labels)
+    return counts
+
+
+def scrape_until(url, chats):
+    deadline = time.monotonic() + 5
+    while True:
+        scraped = parse_metrics(httpx.get(f"{url}/metrics").text)
+        counted = sum(v for (name, labels), v in scraped.items()
+                      if name == "gateway_requests_total" and ("route", "/api/chat") in labels)
+        if counted == chats or time.monotonic() > deadline:
+            return scraped
+        time.sleep(0.01)
+
+
+def _exposition(registry):
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry).decode()
+
+
+def test_metrics_of_several_workers_add_up(write_config, tmp_path):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with serve_in_thread(fake_upstream) as upstream_url:
+        path = write_config(f"""
+            [providers.openai]
+            base_url = "{upstream_url}/v1"
+            api_key = "sk-fake"
+        """)
+        with gateway_process(path, "--workers", "2", env={"TMPDIR": str(temp)}) as url:
+            [metrics_dir] = temp.glob("gateway-metrics-*")
+
+            # No keep-alive: every request a new connection, so both workers get some.
+            http = httpx.Client(base_url=url, timeout=10,
+                                limits=httpx.Limits(max_keepalive_connections=0))
+
+            def chat(_):
+                return http.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+            sent = 0
+            with http, ThreadPoolExecutor(8) as pool:
+                while sent < 320 and len([c for c in per_worker_chats(metrics_dir, scratch)
+                                          .values() if c]) < 2:
+                    assert {r.status_code for r in pool.map(chat, range(16))} == {200}
+                    sent += 16
+            # A request is counted just after its reply is sent.
+            scraped = scrape_until(url, sent)
+            workers = per_worker_chats(metrics_dir, scratch)
+
+        assert not metrics_dir.exists()
+
+    assert len([c for c in workers.values() if c]) == 2
+    assert sum(workers.values()) == sent
+    labels = dict(route="/api/chat", status="200", **OPENAI)
+    assert scraped[sample("gateway_requests_total", **labels)] == sent
+    assert scraped[sample("gateway_tokens_total", direction="out", source="reported",
+                          **OPENAI)] == 3 * sent

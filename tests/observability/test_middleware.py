@@ -14,7 +14,8 @@ GENERATED = re.compile(r"[0-9a-f]{32}")
 @pytest.fixture
 async def client(write_config, upstream):
     upstream.get(f"{OPENAI_URL}/models").respond(json={"data": []})
-    path = write_config(f'[providers.openai]\nbase_url = "{OPENAI_URL}"\napi_key = "{SECRET_KEY}"\n')
+    path = write_config(
+        f'[providers.openai]\nbase_url = "{OPENAI_URL}"\napi_key = "{SECRET_KEY}"\n')
     async with gateway_client(path) as client:
         yield client
 
@@ -55,7 +56,8 @@ async def test_a_health_check_through_the_api_sends_the_request_id(client, upstr
     assert upstream.calls.last.request.headers["x-request-id"] == "check-1"
 
 
-@pytest.mark.parametrize("unsafe", ["x" * 129, "two words", "semi;colon", "quote\"d", "ünï".encode()])
+@pytest.mark.parametrize("unsafe", ["x" * 129, "two words", "semi;colon", 'quote"d',
+                                    "ünï".encode()])
 async def test_an_unsafe_client_request_id_is_replaced(client, unsafe):
     reply = await client.get("/health", headers={"X-Request-ID": unsafe})
 
