@@ -134,4 +134,8 @@ def log_access(scope: Any, path: str, route: str, status: int, seconds: float,
         line["messages"] = call.request.messages
         if response is not None:
             line["reply"] = response.text
-    access_log.info("%s %s %s", scope["method"], path, status, extra={"access": line})
+    # makeRecord + handle is what info() does, less the stack walk that finds
+    # the calling line: a known place, and a fifth of the line's cost.
+    access_log.handle(access_log.makeRecord(
+        ACCESS_LOGGER, logging.INFO, __file__, 0, "%s %s %s", (scope["method"], path, status),
+        None, extra={"access": line}))
