@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -148,7 +148,7 @@ def _count_usage(provider: str, model: str, usage: Usage) -> None:
 
 
 PullOutcome = Literal["started", "succeeded", "failed"]
-_OUTCOMES = ("started", "succeeded", "failed")
+_OUTCOMES = get_args(PullOutcome)
 
 
 def record_pull(provider: str, model: str, outcome: PullOutcome) -> None:
@@ -186,14 +186,14 @@ def render() -> tuple[bytes, str]:
 
 
 @contextmanager
-def multiprocess_dir() -> Iterator[str]:
+def multiprocess_dir() -> Iterator[None]:
     """A private, fresh ``$PROMETHEUS_MULTIPROC_DIR`` for worker processes
     started inside the block; removed, with the workers' files, at exit."""
     path = tempfile.mkdtemp(prefix="gateway-metrics-")
     previous = os.environ.get(MULTIPROC_ENV)
     os.environ[MULTIPROC_ENV] = path
     try:
-        yield path
+        yield
     finally:
         if previous is None:
             del os.environ[MULTIPROC_ENV]

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import OPENAI_URL, SECRET_KEY, gateway_client
 from tests.test_chat import chunk, completion, sse
+from tests.test_plugins import drop, plugin_dir  # noqa: F401 (a fixture)
 
 PROMPT = "my confidential prompt about project Zebra"
 REPLY = "a confidential answer about Zebra"
@@ -17,7 +18,7 @@ USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
 def config(extra=""):
     return textwrap.dedent(f"""
         [server]
-        plugin_dirs = ["plugins"]
+        plugin_dirs = ["myplugins"]
         [providers.openai]
         base_url = "{OPENAI_URL}"
         api_key = "{SECRET_KEY}"
@@ -132,16 +133,15 @@ async def test_level_warning_turns_the_access_log_off(write_config, upstream, mo
 
 
 async def test_other_log_lines_inside_a_request_carry_its_id(write_config, upstream, models,
-                                                             tmp_path, capsys):
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "chatty.py").write_text(textwrap.dedent("""
+                                                             plugin_dir, capsys):
+    drop(plugin_dir, "chatty.py", """
         import logging
         from gateway import hookimpl
 
         @hookimpl
         def gateway_chat_request(call):
             logging.getLogger("gateway.chatty").warning("about to call %s", call.provider.id)
-    """))
+    """)
     upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
 
     await chat(write_config(config()))

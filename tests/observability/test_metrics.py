@@ -2,7 +2,6 @@
 
 import asyncio
 import shutil
-import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +18,12 @@ from gateway.observability import metrics
 from tests.conftest import OPENAI_URL, SECRET_KEY, gateway_client
 from tests.observability.conftest import changes, parse_metrics, sample, scrape
 from tests.servers import gateway_process, serve_in_thread
+from tests.test_plugins import drop, plugin_dir  # noqa: F401 (a fixture)
 from tests.test_chat import chunk, completion, sse
 
 CONFIG = f"""
 [server]
-plugin_dirs = ["plugins"]
+plugin_dirs = ["myplugins"]
 
 [providers.openai]
 base_url = "{OPENAI_URL}"
@@ -32,17 +32,6 @@ api_key = "{SECRET_KEY}"
 
 OPENAI = {"provider": "openai", "model": "gpt-4o-mini"}
 USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-
-
-@pytest.fixture
-def plugin_dir(tmp_path):
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    return folder
-
-
-def drop(folder, name, source):
-    (folder / name).write_text(textwrap.dedent(source))
 
 
 @pytest.fixture
