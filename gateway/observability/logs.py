@@ -65,8 +65,8 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def _formatter(config: LoggingConfig) -> logging.Formatter:
-    return JsonFormatter() if config.format == "json" else TextFormatter()
+def _formatter(config: LoggingConfig) -> type[logging.Formatter]:
+    return JsonFormatter if config.format == "json" else TextFormatter
 
 
 def configure_logging(config: LoggingConfig) -> None:
@@ -81,14 +81,14 @@ def configure_logging(config: LoggingConfig) -> None:
             logger.removeHandler(handler)
     handler = logging.StreamHandler()
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(_formatter(config))
+    handler.setFormatter(_formatter(config)())
     logger.addHandler(handler)
     logger.setLevel(config.level.upper())
 
 
 def uvicorn_log_config(config: LoggingConfig) -> dict[str, Any]:
     """uvicorn's ``log_config``: its own messages in the gateway's format."""
-    formatter = JsonFormatter if config.format == "json" else TextFormatter
+    formatter = _formatter(config)
     return {
         "version": 1,
         "disable_existing_loggers": False,
