@@ -18,6 +18,8 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from .observability.context import current_request_id
+from .observability.metrics import record_pull
 from .openai_compat import OpenAICompatibleProvider
 from .providers import Provider, ProviderConfig
 from .types import ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, Message, ModelInfo, Usage
@@ -29,4 +31,5 @@ __all__ = [
     "ChatRequest", "ChatResponse", "ChatChunk", "Choice", "ChunkChoice", "Delta", "Message",
     "ModelInfo", "Usage", "GatewayError", "BadRequest", "UnknownProvider", "ModelNotFound",
     "RateLimited", "UpstreamError", "BadUpstreamReply", "UpstreamUnreachable", "UpstreamTimeout",
+    "current_request_id", "record_pull",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator
@@ -18,9 +17,13 @@ from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
 from .errors import GatewayError
 from .error_handlers import exception_handlers
+from .observability.health import health_checks
+from .observability.logs import configure_logging
+from .observability.middleware import ObservabilityMiddleware
 from .plugins import PluginHost
 from .providers import Provider
 from .routes import core_routes
+from .routes.metrics import metrics
 
 log = logging.getLogger("gateway")
 
@@ -31,26 +34,39 @@ def create_app(path: str | Path | None = None) -> Litestar:
     Raises :class:`ConfigError` when the config or a provider declaration is wrong.
     """
     config = load_config(config_path(str(path) if path else None))
+    configure_logging(config.logging)
     plugins = PluginHost(config)
     providers = build_providers(config, plugins)
     chat = ChatService(plugins.hook, providers)
 
     routes: list[Any] = list(core_routes)
+    if config.metrics.enabled:
+        routes.append(metrics)
     for contributed in plugins.hook.gateway_routes(config=config, providers=providers):
         routes.extend(contributed or [])
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with _providers_running(app, providers, plugins):
+        async with _providers_running(app, providers, plugins, config):
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat}),
         openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/docs"),
+        # Logging is configure_logging's: Litestar's default would add a root
+        # handler that doubles every line and logs each upstream call.
+        logging_config=None,
     )
+    # Wrapped around the whole app rather than declared as Litestar
+    # middleware, which runs only for requests that matched a route.
+    app.asgi_handler = ObservabilityMiddleware(
+        app.asgi_handler, metrics_enabled=config.metrics.enabled,
+        log_bodies=config.logging.log_bodies,
+    )
+    return app
 
 
 def app_from_env() -> Litestar:
@@ -87,32 +103,24 @@ def build_providers(config: Config, plugins: PluginHost) -> dict[str, Provider]:
 
 @asynccontextmanager
 async def _providers_running(
-    app: Litestar, providers: dict[str, Provider], plugins: PluginHost
+    app: Litestar, providers: dict[str, Provider], plugins: PluginHost, config: Config
 ) -> AsyncIterator[None]:
     started: list[Provider] = []
-    checks: asyncio.Task[Any] | None = None
     try:
         for provider in providers.values():
             if provider.config.enabled:
                 await provider.start()
                 started.append(provider)
         await _await_all(plugins.hook.gateway_startup(app=app))
-        # A first health check in the background, so /api/providers shows a
-        # real status soon without delaying start-up on a slow upstream.
-        checks = asyncio.create_task(_check_all(started))
-        yield
+        # In the background, so a slow upstream does not delay start-up.
+        async with health_checks(started, config.server.health_check_interval):
+            yield
     finally:
-        if checks is not None:
-            checks.cancel()
         try:
             await _await_all(plugins.hook.gateway_shutdown(app=app))
         finally:
             for provider in started:
                 await provider.close()
-
-
-async def _check_all(providers: list[Provider]) -> None:
-    await asyncio.gather(*(p.check() for p in providers), return_exceptions=True)
 
 
 async def _await_all(results: list[Any]) -> None:

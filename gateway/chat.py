@@ -10,11 +10,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from time import perf_counter
 from typing import Any, TypeVar
 
 import msgspec
 
 from .errors import GatewayError, UnknownProvider
+from .observability.context import request_record, upstream_wait
 from .providers import Provider
 from .types import ChatChunk, ChatRequest, ChatResponse, Choice, Message, Usage
 
@@ -66,17 +68,20 @@ class ChatService:
 
     async def prepare(self, call: ChatCall) -> None:
         """Run the request hooks; call before sending ``call.request``."""
+        request_record().call = call
         await _run(self.hook.gateway_chat_request(call=call))
 
     async def finish(self, call: ChatCall, response: ChatResponse) -> None:
         await _run(self.hook.gateway_chat_response(call=call, response=response))
+        request_record().response = response
 
     async def complete(self, call: ChatCall) -> ChatResponse:
         """Run the chat; on return ``call`` names the provider that answered."""
         call.request.stream = False
 
         async def attempt(call: ChatCall) -> ChatResponse:
-            response = await call.provider.chat(call.request)
+            with upstream_wait():
+                response = await call.provider.chat(call.request)
             await self.finish(call, response)
             return response
 
@@ -167,12 +172,15 @@ class ChatStream:
         self.response: ChatResponse | None = None
         self._chunks: AsyncIterator[ChatChunk] = call.provider.chat_stream(call.request)
         self._first: ChatChunk | None = None
+        self._upstream = upstream_wait()
 
     async def start(self) -> None:
-        try:
-            self._first = await anext(self._chunks)
-        except StopAsyncIteration:
-            self._first = None
+        self._first = await self._next()
+        self._upstream.first_chunk_at = perf_counter()
+
+    async def _next(self) -> ChatChunk | None:
+        with self._upstream:
+            return await anext(self._chunks, None)
 
     async def aclose(self) -> None:
         """Stop the upstream stream; safe to call more than once."""
@@ -194,7 +202,7 @@ class ChatStream:
                     parts.append(chunk.text)
                     finish_reason = chunk.choices[0].finish_reason or finish_reason
                 yield chunk
-                chunk = await anext(self._chunks, None)
+                chunk = await self._next()
         finally:
             await self.aclose()
         self.response = ChatResponse(

@@ -36,6 +36,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .observability.logs import uvicorn_log_config
+    from .observability.metrics import multiprocess_dir
 
     path = config_path(args.config).resolve()
     config = load_config(path)
@@ -45,13 +47,17 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
+    # The gateway writes its own access log, with more in it than uvicorn's.
+    options = dict(host=host, port=port, access_log=False,
+                   log_config=uvicorn_log_config(config.logging))
     if workers > 1:
-        # Each worker is a process that builds its own app from the same file.
+        # Each worker is a process that builds its own app from the same
+        # file; their metrics meet in files that /metrics adds up.
         os.environ["GATEWAY_CONFIG"] = str(path)
-        uvicorn.run("gateway.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers)
+        with multiprocess_dir():
+            uvicorn.run("gateway.app:app_from_env", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, **options)
     return 0
 
 

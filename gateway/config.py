@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -30,10 +30,28 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     plugin_dirs: list[str] = msgspec.field(default_factory=list)
     # The provider that /v1 sends a model name without "<provider id>/" to.
     default_provider: str = ""
+    # Seconds between background health checks of each provider; 0 checks
+    # once at start-up only.
+    health_check_interval: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+
+
+class LoggingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # "json": one JSON object per line, for log shippers; "text": for people.
+    format: Literal["json", "text"] = "json"
+    # Put the chat messages and the reply text into the access log.
+    log_bodies: bool = False
+
+
+class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Serve GET /metrics (Prometheus text format).
+    enabled: bool = True
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     plugins: dict[str, bool] = msgspec.field(default_factory=dict)
     # Decoded against each provider type's own config Struct once the
     # plugins offering those types are loaded (see resolve_provider).

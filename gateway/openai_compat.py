@@ -24,6 +24,7 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from .observability.context import current_request_id
 from .providers import Provider
 from .types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
 
@@ -37,6 +38,16 @@ class _ModelList(msgspec.Struct):
 
 
 _decode_models = msgspec.json.Decoder(_ModelList).decode
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _headers(base: dict[str, str] | None = None) -> dict[str, str] | None:
+    """``base`` plus the client's request id, so upstream logs can be matched."""
+    request_id = current_request_id()
+    if request_id is None:
+        return base
+    return {**(base or {}), "X-Request-ID": request_id}
 
 
 class OpenAICompatibleProvider(Provider):
@@ -100,7 +111,7 @@ class OpenAICompatibleProvider(Provider):
     async def chat_stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         http_request = self.client.build_request(
             "POST", "/chat/completions", content=_encode(self.request_body(request)),
-            headers={"Content-Type": "application/json"},
+            headers=_headers(_JSON),
         )
         try:
             response = await self.client.send(http_request, stream=True)
@@ -141,11 +152,10 @@ class OpenAICompatibleProvider(Provider):
     async def _send(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
             if body is None:
-                response = await self.client.request(method, path)
+                response = await self.client.request(method, path, headers=_headers())
             else:
                 response = await self.client.request(
-                    method, path, content=_encode(body),
-                    headers={"Content-Type": "application/json"},
+                    method, path, content=_encode(body), headers=_headers(_JSON),
                 )
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from None

@@ -106,3 +106,15 @@ def test_default_provider_must_be_a_configured_provider(write_config):
                                             '[providers.openai]\napi_key = "x"\n')
 
     assert message == f"{path}: server.default_provider: no provider 'groq' is configured"
+
+
+def test_logging_format_must_be_json_or_text(write_config):
+    message, path = error_for(write_config, '[logging]\nformat = "xml"\n')
+
+    assert message == f"{path}: logging.format: Invalid enum value 'xml'"
+
+
+def test_health_check_interval_cannot_be_negative(write_config):
+    message, path = error_for(write_config, "[server]\nhealth_check_interval = -1\n")
+
+    assert message == f"{path}: server.health_check_interval: Expected `float` >= 0.0"

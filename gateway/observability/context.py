@@ -1,0 +1,91 @@
+"""What is known about the HTTP request being served, across the call stack.
+
+The middleware opens a :class:`RequestRecord` per request in a context
+variable; the chat service fills in what only it knows (the chat, the time
+spent waiting on the upstream, the first chunk, the usage), and the
+middleware reads it back once the reply is sent. Code running outside a
+request sees no record.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+from time import perf_counter
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ..errors import GatewayError
+
+if TYPE_CHECKING:
+    from ..chat import ChatCall
+    from ..types import ChatResponse
+
+
+class RequestRecord:
+    """One request's facts. ``with record:`` times a wait on the upstream.
+
+    Times are :func:`time.perf_counter` seconds.
+    """
+
+    __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
+                 "first_chunk_at", "upstream_errors", "_since")
+
+    def __init__(self, request_id: str = "", started: float = 0.0) -> None:
+        self.request_id = request_id
+        self.started = started
+        # The chat served, if any: its provider and model label the request.
+        self.call: ChatCall | None = None
+        self.response: ChatResponse | None = None
+        # None until the upstream was called, so routes that never call one
+        # are not counted as instant upstream replies.
+        self.upstream_seconds: float | None = None
+        self.first_chunk_at: float | None = None
+        # (provider id, error kind) of each failed upstream call.
+        self.upstream_errors: list[tuple[str, str]] | None = None
+        self._since = 0.0
+
+    def __enter__(self) -> RequestRecord:
+        self._since = perf_counter()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.upstream_seconds = (self.upstream_seconds or 0.0) + perf_counter() - self._since
+        if isinstance(exc, GatewayError):
+            provider = self.call.provider.id if self.call is not None else ""
+            if self.upstream_errors is None:
+                self.upstream_errors = []
+            self.upstream_errors.append((provider, exc.kind))
+
+
+_current: ContextVar[RequestRecord | None] = ContextVar("gateway_request", default=None)
+
+
+def bind(record: RequestRecord) -> Token[RequestRecord | None]:
+    """Make ``record`` the current request's until :func:`unbind`."""
+    return _current.set(record)
+
+
+def unbind(token: Token[RequestRecord | None]) -> None:
+    _current.reset(token)
+
+
+def request_record() -> RequestRecord:
+    """The current request's record; outside a request, a record nobody reads."""
+    return _current.get() or RequestRecord()
+
+
+def upstream_wait() -> RequestRecord:
+    """``with upstream_wait(): ...`` counts the block as waiting on the upstream,
+    and an error it raises as a failed upstream call."""
+    return request_record()
+
+
+def current_request_id() -> str | None:
+    """The ``X-Request-ID`` of the request being served, or ``None`` outside one.
+
+    Providers send it upstream so one id follows a request through every log;
+    :class:`gateway.OpenAICompatibleProvider` already does.
+    """
+    record = _current.get()
+    return record.request_id if record is not None else None

@@ -1,0 +1,141 @@
+"""Log output: one JSON object (or one readable line) per record, and the
+access log line written for every request.
+
+Everything the gateway logs goes through the ``gateway`` logger; ``gateway
+serve`` points uvicorn's own loggers at the same format, so a log shipper
+reads one format.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from ..config import LoggingConfig
+from .context import RequestRecord, current_request_id
+
+ACCESS_LOGGER = "gateway.access"
+_HANDLER_NAME = "gateway"
+_encode = msgspec.json.Encoder().encode
+
+
+def _time(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {"message": record.getMessage()}
+    access = getattr(record, "access", None)
+    if access is not None:
+        fields.update(access)
+        return fields
+    request_id = current_request_id()
+    if request_id is not None:
+        fields["request_id"] = request_id
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", ...}``: the access line's fields, or
+    ``message`` (and ``request_id`` inside a request) for any other record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"time": _time(record), "level": record.levelname.lower(),
+                                "logger": record.name}
+        line.update(_fields(record))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return _encode(line).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger message key=value ...``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _fields(record)
+        message = fields.pop("message", "")
+        pairs = " ".join(f"{k}={v if isinstance(v, str) else _encode(v).decode()}"
+                         for k, v in fields.items())
+        line = f"{_time(record)} {record.levelname} {record.name} {message} {pairs}".rstrip()
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _formatter(config: LoggingConfig) -> type[logging.Formatter]:
+    return JsonFormatter if config.format == "json" else TextFormatter
+
+
+def configure_logging(config: LoggingConfig) -> None:
+    """Send the ``gateway`` loggers to stderr in the configured format and level.
+
+    Replaces what an earlier call set up, so building a second app in the
+    same process does not double every line.
+    """
+    logger = logging.getLogger("gateway")
+    for handler in list(logger.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(_formatter(config)())
+    logger.addHandler(handler)
+    logger.setLevel(config.level.upper())
+
+
+def uvicorn_log_config(config: LoggingConfig) -> dict[str, Any]:
+    """uvicorn's ``log_config``: its own messages in the gateway's format."""
+    formatter = _formatter(config)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"gateway": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "gateway",
+                                "stream": "ext://sys.stderr"}},
+        "loggers": {"uvicorn": {"handlers": ["stderr"], "level": config.level.upper(),
+                                "propagate": False}},
+    }
+
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def log_access(scope: Any, path: str, route: str, status: int, seconds: float,
+               record: RequestRecord, bodies: bool) -> None:
+    """Write the request's access line; call only when INFO is enabled."""
+    call, response = record.call, record.response
+    client = scope.get("client")
+    line: dict[str, Any] = {
+        "request_id": record.request_id,
+        "method": scope["method"],
+        "path": path,
+        "route": route,
+        "status": status,
+        "provider": call.provider.id if call is not None else None,
+        "model": call.request.model if call is not None else None,
+        "duration_ms": round(seconds * 1000, 3),
+        "upstream_ms": (round(record.upstream_seconds * 1000, 3)
+                        if record.upstream_seconds is not None else None),
+    }
+    if record.first_chunk_at is not None:
+        line["first_chunk_ms"] = round((record.first_chunk_at - record.started) * 1000, 3)
+    usage = response.usage if response is not None else None
+    if usage is not None:
+        line["tokens_in"] = usage.prompt_tokens
+        line["tokens_out"] = usage.completion_tokens
+        line["tokens_estimated"] = usage.estimated
+    if record.upstream_errors:
+        line["error"] = record.upstream_errors[-1][1]
+    line["client"] = client[0] if client else None
+    if bodies and call is not None:
+        line["messages"] = call.request.messages
+        if response is not None:
+            line["reply"] = response.text
+    # makeRecord + handle is what info() does, less the stack walk that finds
+    # the calling line: a known place, and a fifth of the line's cost.
+    access_log.handle(access_log.makeRecord(
+        ACCESS_LOGGER, logging.INFO, __file__, 0, "%s %s %s", (scope["method"], path, status),
+        None, extra={"access": line}))

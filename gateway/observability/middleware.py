@@ -1,0 +1,71 @@
+"""The ASGI middleware around every request: request id, in-flight gauge,
+metrics and the access log line.
+
+It is plain ASGI, not a Litestar middleware, because those run only after
+routing: 404s and 405s would go uncounted, unlogged and without a request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from time import perf_counter
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import metrics
+from .context import RequestRecord, bind, unbind
+from .logs import access_log, log_access
+
+REQUEST_ID_HEADER = b"x-request-id"
+# What a client may choose as its request id: it ends up in logs and
+# upstream headers, so nothing that could break a line or a header.
+_SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _SAFE_ID.fullmatch(value):
+                return value
+            break
+    return secrets.token_hex(16).encode()
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics_enabled: bool, log_bodies: bool) -> None:
+        self.app = app
+        self.metrics_enabled = metrics_enabled
+        self.log_bodies = log_bodies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope["headers"])
+        record = RequestRecord(request_id.decode(), perf_counter())
+        path = scope["path"]  # routing rewrites it for mounted apps
+        status = 500  # if the app fails before answering, the server sends a 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+            await send(message)
+
+        token = bind(record)
+        if self.metrics_enabled:
+            metrics.IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = perf_counter() - record.started
+            route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
+            if self.metrics_enabled:
+                metrics.IN_FLIGHT.dec()
+                metrics.observe(route, status, seconds, record)
+            if access_log.isEnabledFor(logging.INFO):
+                log_access(scope, path, route, status, seconds, record, self.log_bodies)
+            unbind(token)
