@@ -20,6 +20,7 @@ from gateway import (
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
+    record_pull,
 )
 
 from .errors import BadOllamaReply, PullFailed
@@ -101,8 +102,14 @@ class OllamaProvider(OpenAICompatibleProvider):
         without ``success``, and ``UpstreamTimeout`` once ``pull_timeout`` is
         spent. Closing the generator closes the upstream request.
         """
+        record_pull(self.id, name, "started")
+        finished = False
         deadline = asyncio.get_running_loop().time() + self.config.pull_timeout
-        response = await self._open_pull(name, deadline)
+        try:
+            response = await self._open_pull(name, deadline)
+        except BaseException:
+            record_pull(self.id, name, "failed")
+            raise
         try:
             lines = response.aiter_lines()
             while True:
@@ -118,9 +125,12 @@ class OllamaProvider(OpenAICompatibleProvider):
                 progress = self._decode(decode_progress, line, "pull progress line")
                 if progress.error is not None:
                     raise PullFailed(self._pull_error(name, progress.error))
-                yield progress
                 if progress.status == "success":
+                    finished = True
+                    record_pull(self.id, name, "succeeded")
+                    yield progress
                     return
+                yield progress
         except TimeoutError:
             raise self._pull_timeout(name) from None
         except httpx.HTTPError as exc:
@@ -129,6 +139,10 @@ class OllamaProvider(OpenAICompatibleProvider):
                 f"({type(exc).__name__}). Pull again to resume it."
             ) from None
         finally:
+            # A client that hangs up mid-pull counts as a failure too: the
+            # model was not pulled for it.
+            if not finished:
+                record_pull(self.id, name, "failed")
             await response.aclose()
 
     async def _open_pull(self, name: str, deadline: float) -> httpx.Response:

@@ -12,7 +12,7 @@ MODELS = httpx.Response(200, json={"data": []})
 
 def config(interval):
     return (f"[server]\nhealth_check_interval = {interval}\n"
-            f'[providers.openai]\nbase_url = "{OPENAI_URL}"\n')
+            f'[providers.openai]\nbase_url = "{OPENAI_URL}"\napi_key = "test-key"\n')
 
 
 async def status_of(client):

@@ -7,6 +7,7 @@ import msgspec
 import pytest
 
 from tests.conftest import gateway_client
+from tests.observability.conftest import changes, scrape
 
 NATIVE = "http://ollama.test"
 PULL_HINT = "pull it with POST /api/providers/ollama/pull"
@@ -347,6 +348,38 @@ async def test_pull_outlasting_pull_timeout_is_504_saying_it_may_continue(write_
 
 
 # --- POST /pull with "stream": true ---------------------------------------------------------
+
+def pull_counts(before, after):
+    return {dict(labels)["outcome"]: value
+            for (name, labels), value in changes(before, after).items()
+            if name == "gateway_model_pulls_total"
+            and labels >= {("provider", "ollama"), ("model", "m:1b")}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("progress", "outcome"), [
+    (PROGRESS, "succeeded"),
+    ([PROGRESS[0], {"error": "max retries exceeded: EOF"}], "failed"),
+    (PROGRESS[:3], "failed"),
+])
+async def test_every_pull_is_counted_in_metrics_with_its_outcome(
+        client, upstream, progress, outcome, stream):
+    upstream.post(f"{NATIVE}/api/pull").respond(content=ndjson(*progress))
+    before = await scrape(client)
+
+    await client.post("/api/providers/ollama/pull", json={"model": "m:1b", "stream": stream})
+
+    assert pull_counts(before, await scrape(client)) == {"started": 1, outcome: 1}
+
+
+async def test_a_pull_ollama_refuses_is_counted_as_failed(client, upstream):
+    upstream.post(f"{NATIVE}/api/pull").mock(side_effect=httpx.ConnectError("refused"))
+    before = await scrape(client)
+
+    await client.post("/api/providers/ollama/pull", json={"model": "m:1b"})
+
+    assert pull_counts(before, await scrape(client)) == {"started": 1, "failed": 1}
+
 
 async def pull_lines(client, model="llama3.2:1b"):
     reply = await client.post("/api/providers/ollama/pull", json={"model": model, "stream": True})
