@@ -10,9 +10,11 @@ from .chat import ChatCall
 from .errors import (
     BadRequest,
     BadUpstreamReply,
+    Forbidden,
     GatewayError,
     ModelNotFound,
     RateLimited,
+    Unauthorized,
     UnknownProvider,
     UpstreamError,
     UpstreamTimeout,
@@ -29,4 +31,5 @@ __all__ = [
     "ChatRequest", "ChatResponse", "ChatChunk", "Choice", "ChunkChoice", "Delta", "Message",
     "ModelInfo", "Usage", "GatewayError", "BadRequest", "UnknownProvider", "ModelNotFound",
     "RateLimited", "UpstreamError", "BadUpstreamReply", "UpstreamUnreachable", "UpstreamTimeout",
+    "Unauthorized", "Forbidden",
 ]

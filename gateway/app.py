@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+from .auth import PUBLIC, load_keys, require_scope
 from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
 from .errors import GatewayError
@@ -31,6 +32,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
     Raises :class:`ConfigError` when the config or a provider declaration is wrong.
     """
     config = load_config(config_path(str(path) if path else None))
+    keys = load_keys(config)
     plugins = PluginHost(config)
     providers = build_providers(config, plugins)
     chat = ChatService(plugins.hook, providers)
@@ -48,8 +50,14 @@ def create_app(path: str | Path | None = None) -> Litestar:
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat}),
-        openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/docs"),
+        # App-wide, so that routes added by plugins get the same protection.
+        guards=[require_scope],
+        state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat,
+                     "api_keys": keys}),
+        openapi_config=OpenAPIConfig(
+            title="LLM Gateway", version="0.1.0",
+            openapi_router=Router("/docs", route_handlers=[], include_in_schema=False,
+                                  opt={"scope": PUBLIC})),
     )
 
 

@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .auth import check_bind
 
     path = config_path(args.config).resolve()
     config = load_config(path)
@@ -45,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
+    check_bind(config, app.state.api_keys, host)
     if workers > 1:
         # Each worker is a process that builds its own app from the same file.
         os.environ["GATEWAY_CONFIG"] = str(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -28,10 +28,27 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     workers: int = 1
     # Folders of drop-in plugins, relative to the config file.
     plugin_dirs: list[str] = msgspec.field(default_factory=list)
+    # Listen on a non-loopback address although no [auth] keys are set.
+    allow_public_without_keys: bool = False
+
+
+_SHA256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class AuthConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The gateway's own API keys; with none, every endpoint is open."""
+
+    # Names of environment variables, each holding one key.
+    user_key_envs: list[str] = msgspec.field(default_factory=list)
+    admin_key_envs: list[str] = msgspec.field(default_factory=list)
+    # Hex SHA-256 digests of keys, so that keys can live in the file unreadable.
+    user_key_sha256: list[_SHA256] = msgspec.field(default_factory=list)
+    admin_key_sha256: list[_SHA256] = msgspec.field(default_factory=list)
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     plugins: dict[str, bool] = msgspec.field(default_factory=dict)
     # Decoded against each provider type's own config Struct once the
     # plugins offering those types are loaded (see resolve_provider).
