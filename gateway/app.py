@@ -52,6 +52,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         # App-wide, so that routes added by plugins get the same protection.
         guards=[require_scope],
+        request_max_body_size=config.server.max_body_bytes,
         state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat,
                      "api_keys": keys}),
         openapi_config=OpenAPIConfig(

@@ -28,6 +28,8 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     workers: int = 1
     # Folders of drop-in plugins, relative to the config file.
     plugin_dirs: list[str] = msgspec.field(default_factory=list)
+    # Request bodies larger than this many bytes are refused with 413.
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
     # Listen on a non-loopback address although no [auth] keys are set.
     allow_public_without_keys: bool = False
 

@@ -75,8 +75,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     kind = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
         exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
     )
-    return error_response(request, exc.status_code, kind, exc.detail,
-                          headers=exc.headers or None)
+    detail = exc.detail
+    if exc.status_code == 413:
+        limit = request.route_handler.resolve_request_max_body_size()
+        detail = f"The request body is larger than this endpoint's limit of {limit} bytes"
+    return error_response(request, exc.status_code, kind, detail, headers=exc.headers or None)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

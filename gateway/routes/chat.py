@@ -13,23 +13,24 @@ from litestar.response import Stream
 
 from ..chat import ChatCall, ChatService, ChatStream
 from ..errors import BadRequest, GatewayError
-from ..types import ChatRequest, Message, Usage
+from ..types import ChatRequest, Message, SafeName, Usage
 
 _encode = msgspec.json.Encoder().encode
 
 
 class HistoryMessage(msgspec.Struct):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class ApiChatRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     message: Annotated[str, msgspec.Meta(min_length=1)]
-    provider: Annotated[str, msgspec.Meta(min_length=1)]
+    provider: SafeName
     system_prompt: str | None = None
-    model: str | None = None
+    model: SafeName | None = None
     history: list[HistoryMessage] = msgspec.field(default_factory=list)
-    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    # Upstreams written in C (llama.cpp, ...) hold it in a 32-bit int.
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     stream: bool = False
 
