@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from .auth import PUBLIC, load_keys, require_scope
 from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
+from .disconnect import cancel_on_disconnect
 from .errors import GatewayError
 from .error_handlers import exception_handlers
 from .plugins import PluginHost
@@ -52,6 +53,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         # App-wide, so that routes added by plugins get the same protection.
         guards=[require_scope],
+        middleware=[cancel_on_disconnect],
         request_max_body_size=config.server.max_body_bytes,
         state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat,
                      "api_keys": keys}),

@@ -43,7 +43,8 @@ def gateway_routes(config, providers):
     the app as they are. Raise :mod:`gateway.errors` exceptions from handlers
     and the gateway renders them.
 
-    Every route gets the gateway's protections without opting in: API keys. When
+    Every route gets the gateway's protections without opting in: API keys,
+    the request body limit, and cancellation when the client hangs up. When
     keys are configured, a route needs a *user* key (an admin key also works)
     unless it declares another scope in its ``opt``:
     ``opt={"scope": "admin"}`` for anything that changes the gateway or its

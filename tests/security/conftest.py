@@ -5,11 +5,15 @@ not know."""
 from __future__ import annotations
 
 import textwrap
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from gateway.app import create_app
 from tests.conftest import BASE_CONFIG
+from tests.security.fakes import FakeUpstream, provider_config
+from tests.servers import serve_in_thread
 
 USER_KEY = "gw-user-key-for-tests-1111"
 ADMIN_KEY = "gw-admin-key-for-tests-2222"
@@ -79,6 +83,19 @@ def plugin_config(write_config, tmp_path: Path):
         return write_config(f'[server]\nplugin_dirs = ["plugins"]\n{server}\n{BASE_CONFIG}{extra}')
 
     return write
+
+
+@pytest.fixture
+def served(write_config):
+    """``served(fake, **provider settings)`` serves ``fake`` and a gateway in
+    front of it, each with uvicorn on 127.0.0.1; returns the gateway's URL."""
+    with ExitStack() as stack:
+        def serve(fake: FakeUpstream, **settings) -> str:
+            upstream_url = stack.enter_context(serve_in_thread(fake))
+            app = create_app(write_config(provider_config(upstream_url, **settings)))
+            return stack.enter_context(serve_in_thread(app))
+
+        yield serve
 
 
 def bearer(key: str) -> dict[str, str]:
