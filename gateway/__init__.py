@@ -16,6 +16,7 @@ from .errors import (
     RateLimited,
     Unauthorized,
     UnknownProvider,
+    UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -31,5 +32,5 @@ __all__ = [
     "ChatRequest", "ChatResponse", "ChatChunk", "Choice", "ChunkChoice", "Delta", "Message",
     "ModelInfo", "Usage", "GatewayError", "BadRequest", "UnknownProvider", "ModelNotFound",
     "RateLimited", "UpstreamError", "BadUpstreamReply", "UpstreamUnreachable", "UpstreamTimeout",
-    "Unauthorized", "Forbidden",
+    "Unauthorized", "Forbidden", "UpstreamBusy",
 ]

@@ -81,6 +81,13 @@ class UpstreamUnreachable(GatewayError):
     kind = "upstream_unreachable"
 
 
+class UpstreamBusy(GatewayError):
+    """Every connection the gateway may open to the upstream is in use."""
+
+    status_code = 503
+    kind = "upstream_busy"
+
+
 class UpstreamTimeout(GatewayError):
     """The upstream did not answer within its configured timeout."""
 

@@ -20,6 +20,7 @@ from .errors import (
     GatewayError,
     ModelNotFound,
     RateLimited,
+    UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -156,8 +157,17 @@ class OpenAICompatibleProvider(Provider):
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
         """The gateway error for a request that got no usable HTTP answer."""
         where = self.config.base_url
+        if isinstance(exc, httpx.PoolTimeout):
+            return UpstreamBusy(
+                f"All {self.config.max_connections} connections to {self.name} are in use and "
+                f"none came free within {self.config.pool_timeout:g} s; try again later"
+            )
         if isinstance(exc, httpx.TimeoutException):
-            return UpstreamTimeout(f"{self.name} at {where} did not answer in time ({type(exc).__name__})")
+            cfg = self.config
+            limit = cfg.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else cfg.timeout
+            return UpstreamTimeout(
+                f"{self.name} at {where} did not answer within {limit:g} s ({type(exc).__name__})"
+            )
         if isinstance(exc, httpx.ConnectError):
             return UpstreamUnreachable(f"{self.name} is not reachable at {where}")
         return UpstreamError(f"The connection to {self.name} at {where} failed: {type(exc).__name__}")
