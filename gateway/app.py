@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from .auth import PUBLIC, load_keys, require_scope
 from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
-from .disconnect import cancel_on_disconnect
+from .cancellation import cancel_on_disconnect
 from .errors import GatewayError
 from .error_handlers import exception_handlers
 from .plugins import PluginHost

@@ -47,13 +47,15 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
     check_bind(config, app.state.api_keys, host)
+    # After SIGTERM, requests still running get this long before they are cut.
+    grace = config.server.shutdown_grace
     if workers > 1:
         # Each worker is a process that builds its own app from the same file.
         os.environ["GATEWAY_CONFIG"] = str(path)
         uvicorn.run("gateway.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers)
+                    workers=workers, timeout_graceful_shutdown=grace)
     else:
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=grace)
     return 0
 
 

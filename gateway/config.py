@@ -32,6 +32,8 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
     # Listen on a non-loopback address although no [auth] keys are set.
     allow_public_without_keys: bool = False
+    # Seconds that in-flight requests get to finish after SIGTERM.
+    shutdown_grace: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
 _SHA256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]

@@ -1,4 +1,4 @@
-"""A client that hangs up stops the work done for it (gateway/disconnect.py),
+"""A client that hangs up stops the work done for it (gateway/cancellation.py),
 shown with real servers: the gateway and a fake upstream on 127.0.0.1."""
 
 import sys
