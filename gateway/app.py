@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
@@ -55,6 +56,8 @@ def create_app(path: str | Path | None = None) -> Litestar:
         guards=[require_scope],
         middleware=[cancel_on_disconnect],
         request_max_body_size=config.server.max_body_bytes,
+        cors_config=CORSConfig(allow_origins=config.cors.allow_origins)
+        if config.cors.allow_origins else None,
         state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat,
                      "api_keys": keys}),
         openapi_config=OpenAPIConfig(

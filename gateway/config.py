@@ -50,9 +50,15 @@ class AuthConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     admin_key_sha256: list[_SHA256] = msgspec.field(default_factory=list)
 
 
+class CorsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Browser origins allowed to call the gateway; none means CORS is off.
+    allow_origins: list[str] = msgspec.field(default_factory=list)
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    cors: CorsConfig = msgspec.field(default_factory=CorsConfig)
     plugins: dict[str, bool] = msgspec.field(default_factory=dict)
     # Decoded against each provider type's own config Struct once the
     # plugins offering those types are loaded (see resolve_provider).
