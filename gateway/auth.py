@@ -52,7 +52,8 @@ def load_keys(config: Config) -> Keys:
     def from_env(field: str, names: list[str]) -> list[bytes]:
         digests = []
         for name in names:
-            value = os.environ.get(name, "")
+            # Stray whitespace could never be sent back in a header.
+            value = os.environ.get(name, "").strip()
             if not value:
                 raise ConfigError(
                     f"{config.path}: auth.{field}: environment variable {name} is not set"

@@ -193,8 +193,27 @@ class OpenAICompatibleProvider(Provider):
         return UpstreamError(f"{self.name} answered HTTP {status}: {detail}")
 
 
+# Request headers that carry an upstream credential.
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
+
+
 def upstream_error_message(response: httpx.Response) -> str:
-    """The human text of an upstream error body, in OpenAI's or Ollama's shape."""
+    """The human text of an upstream error body, in OpenAI's or Ollama's shape.
+
+    Credentials the request carried are blanked out: some upstreams echo the
+    key they were sent, and this text is shown to the gateway's clients.
+    """
+    text = _error_text(response)
+    for name in _CREDENTIAL_HEADERS:
+        value = response.request.headers.get(name, "")
+        # Both "Bearer <key>" and the bare key.
+        for secret in (value, value.partition(" ")[2]):
+            if secret:
+                text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _error_text(response: httpx.Response) -> str:
     try:
         body = msgspec.json.decode(response.content)
     except msgspec.DecodeError:
