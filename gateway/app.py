@@ -15,7 +15,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from .auth import PUBLIC, load_keys, require_scope
+from .auth import PUBLIC, document_keys, load_keys, require_scope
 from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
 from .cancellation import cancel_on_disconnect
@@ -48,7 +48,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
         async with _providers_running(app, providers, plugins):
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
@@ -65,6 +65,9 @@ def create_app(path: str | Path | None = None) -> Litestar:
             openapi_router=Router("/docs", route_handlers=[], include_in_schema=False,
                                   opt={"scope": PUBLIC})),
     )
+    if keys.enabled:
+        document_keys(app)
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -15,10 +15,14 @@ import ipaddress
 import os
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import SecurityScheme
 
 from .config import Config, ConfigError
+from .error_handlers import error_body_type
 from .errors import Forbidden, Unauthorized
 
 PUBLIC, USER, ADMIN = "public", "user", "admin"
@@ -86,6 +90,29 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any],
     # An unknown scope name (a typo in a plugin) is treated as admin: closed, not open.
     if needed != USER and granted != ADMIN:
         raise Forbidden("This endpoint needs an admin key; the key sent is a user key.")
+
+
+def document_keys(app: Litestar) -> None:
+    """Show in the OpenAPI schema which key each endpoint needs, and its 401/403.
+
+    Called once the app is built (scopes set on routers are only merged into
+    their routes then) and before the schema is first generated.
+    """
+    app.openapi_config.components.security_schemes = {
+        "bearer": SecurityScheme(type="http", scheme="bearer"),
+        "apiKey": SecurityScheme(type="apiKey", name="x-api-key", security_scheme_in="header"),
+    }
+    for route in app.routes:
+        for handler in route.route_handlers:
+            scope = handler.opt.get("scope", USER)
+            if scope == PUBLIC or not isinstance(handler, HTTPRouteHandler):
+                continue
+            body = error_body_type(route.path)
+            refusals = {401: ResponseSpec(body, description="No API key, or an unknown one")}
+            if scope != USER:
+                refusals[403] = ResponseSpec(body, description="A user key; this needs an admin key")
+            handler.security = [*(handler.security or []), {"bearer": []}, {"apiKey": []}]
+            handler.responses = {**refusals, **(handler.responses or {})}
 
 
 def presented_key(headers: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -30,6 +31,36 @@ _OPENAI_TYPES = {
 }
 
 
+class ErrorBody(msgspec.Struct):
+    """The gateway's own error shape (for the OpenAPI schema)."""
+
+    status_code: int
+    error: str
+    detail: str
+
+
+class OpenAIError(msgspec.Struct):
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class OpenAIErrorBody(msgspec.Struct):
+    """OpenAI's error shape, used under ``/v1`` (for the OpenAPI schema)."""
+
+    error: OpenAIError
+
+
+def error_body_type(path: str) -> type[msgspec.Struct]:
+    """The shape of the errors rendered for requests to ``path``."""
+    return OpenAIErrorBody if _is_openai(path) else ErrorBody
+
+
+def _is_openai(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
 def error_response(
     request: Request[Any, Any, Any],
     status: int,
@@ -40,8 +71,7 @@ def error_response(
     param: str | None = None,
     extra: Any = None,
 ) -> Response[Any]:
-    path = request.url.path
-    if path == "/v1" or path.startswith("/v1/"):
+    if _is_openai(request.url.path):
         body: dict[str, Any] = {"error": {
             "message": message,
             "type": _OPENAI_TYPES.get(status, "api_error"),

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
 from litestar import Response, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
 from litestar.params import JSONBody
 from litestar.response import Stream
 
@@ -66,7 +76,38 @@ def _reply(call: ChatCall, text: str, usage: Usage | None, model: str) -> ApiCha
                            tokens_used=usage.total_tokens, usage=usage)
 
 
+def _event(name: str, data: Schema | Reference) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, required=["event", "data"], properties={
+        "event": Schema(const=name),
+        "data": Schema(type=OpenAPIType.STRING, content_media_type="application/json",
+                       content_schema=data),
+    })
+
+
+_STREAM_EVENTS = Schema(one_of=[
+    _event("message", Schema(type=OpenAPIType.OBJECT, required=["content"],
+                             properties={"content": Schema(type=OpenAPIType.STRING)})),
+    _event("done", Reference("#/components/schemas/ApiChatResponse")),
+    _event("error", Schema(type=OpenAPIType.OBJECT, required=["status_code", "error", "detail"],
+                           properties={"status_code": Schema(type=OpenAPIType.INTEGER),
+                                       "error": Schema(type=OpenAPIType.STRING),
+                                       "detail": Schema(type=OpenAPIType.STRING)})),
+])
+
+
+@dataclass
+class _ChatOperation(Operation):
+    """The OpenAPI operation, saying that a 200 may also be an event stream."""
+
+    def __post_init__(self) -> None:
+        ok = self.responses["200"] if self.responses else None
+        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+            ok.content["text/event-stream"] = OpenAPIMediaType(schema=_STREAM_EVENTS)
+
+
 @post("/api/chat", status_code=200, summary="Chat with a provider", tags=["chat"],
+      operation_class=_ChatOperation,
+      responses={200: ResponseSpec(ApiChatResponse, description="The reply, or its stream")},
       description="With `stream: true` the reply is Server-Sent Events: one `data` event "
       "per chunk (`{\"content\": ...}`), then an `event: done` with the usage, or an "
       "`event: error` if the upstream fails mid-stream.")

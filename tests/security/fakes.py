@@ -14,16 +14,17 @@ class FakeUpstream:
     """An ASGI app whose chat endpoint behaves as ``mode`` says.
 
     ``"hang"``: reads the request and never answers. ``"slow_stream"``: streams
-    one SSE chunk every ``interval`` seconds, for a minute. ``"slow_reply"``:
-    answers ``"done"`` after ``delay`` seconds. ``GET /models`` always answers
-    at once (the gateway's start-up health check calls it).
+    one SSE chunk every ``interval`` seconds, for a minute. ``"reply"``:
+    answers ``"done"`` after ``delay`` seconds, streamed if the request asks
+    for it. ``GET /models`` always answers at once (the gateway's start-up
+    health check calls it).
 
     ``received`` is set when a chat request arrives; ``hung_up`` when the
     gateway drops the connection before the answer is complete, with the
     time in ``hung_up_at``.
     """
 
-    def __init__(self, mode: str, *, interval: float = 0.1, delay: float = 1.0) -> None:
+    def __init__(self, mode: str, *, interval: float = 0.1, delay: float = 0.0) -> None:
         self.mode = mode
         self.interval = interval
         self.delay = delay
@@ -38,23 +39,28 @@ class FakeUpstream:
         if scope["path"].endswith("/models"):
             await _json(send, {"data": [{"id": "m"}]})
             return
-        while (await receive()).get("more_body"):
-            pass
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
         self.chats += 1
         self.received.set()
+        stream = msgspec.json.decode(body).get("stream", False)
         work = {"hang": self._hang, "slow_stream": self._slow_stream,
-                "slow_reply": self._slow_reply}[self.mode]
-        task = asyncio.ensure_future(work(send))
+                "reply": self._reply}[self.mode]
+        task = asyncio.ensure_future(work(send, stream))
         await receive()  # returns only when the gateway hangs up
         if not task.done():
             self.hung_up_at = time.monotonic()
             self.hung_up.set()
         task.cancel()
 
-    async def _hang(self, send) -> None:
+    async def _hang(self, send, stream: bool) -> None:
         await asyncio.sleep(3600)
 
-    async def _slow_stream(self, send) -> None:
+    async def _slow_stream(self, send, stream: bool) -> None:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream")]})
         for n in range(int(60 / self.interval)):
@@ -63,11 +69,18 @@ class FakeUpstream:
                         "body": b"data: " + msgspec.json.encode(chunk) + b"\n\n"})
             await asyncio.sleep(self.interval)
 
-    async def _slow_reply(self, send) -> None:
+    async def _reply(self, send, stream: bool) -> None:
         await asyncio.sleep(self.delay)
-        await _json(send, {"model": "m", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "done"},
-             "finish_reason": "stop"}]})
+        if not stream:
+            await _json(send, {"model": "m", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "done"},
+                 "finish_reason": "stop"}]})
+            return
+        chunk = {"choices": [{"index": 0, "delta": {"content": "done"}, "finish_reason": "stop"}]}
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body",
+                    "body": b"data: " + msgspec.json.encode(chunk) + b"\n\ndata: [DONE]\n\n"})
 
 
 async def _json(send, body) -> None:

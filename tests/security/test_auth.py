@@ -159,3 +159,17 @@ async def test_a_presented_key_is_compared_in_constant_time_with_every_key(
 
     assert sorted(compared) == sorted(hashlib.sha256(k.encode()).digest()
                                       for k in (USER_KEY, ADMIN_KEY))
+
+
+async def test_the_openapi_schema_shows_which_key_each_route_needs(keyed):
+    paths = (await keyed.get("/docs/openapi.json")).json()["paths"]
+
+    def responses(path, method):
+        return {code: r["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+                for code, r in paths[path][method]["responses"].items() if code in ("401", "403")}
+
+    assert "security" not in paths["/health"]["get"]
+    assert paths["/api/extra/models"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert responses("/api/extra/models", "get") == {"401": "ErrorBody"}
+    assert responses("/api/extra/pull", "post") == {"401": "ErrorBody", "403": "ErrorBody"}
+    assert responses("/v1/extra/models", "get") == {"401": "OpenAIErrorBody"}

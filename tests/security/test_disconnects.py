@@ -81,7 +81,7 @@ def test_hanging_up_cancels_a_plugin_route_too(write_config, tmp_path):
 
 
 def test_a_reply_that_completed_is_not_cut_short(served):
-    fake = FakeUpstream("slow_reply", delay=0.2)
+    fake = FakeUpstream("reply", delay=0.2)
     url = served(fake)
 
     reply = httpx.post(f"{url}/api/chat", json=CHAT)

@@ -30,7 +30,7 @@ def post_during_sigterm(write_config, fake, grace):
 
 
 def test_sigterm_lets_a_request_in_flight_finish_then_shuts_down(write_config):
-    fake = FakeUpstream("slow_reply", delay=1.0)
+    fake = FakeUpstream("reply", delay=1.0)
 
     reply, exit_code, took, log = post_during_sigterm(write_config, fake, grace=10)
 
