@@ -175,7 +175,7 @@ async def soak(args: argparse.Namespace, url: str, upstream: str, pid: int) -> l
     print(f"upstream work still running after the soak: "
           f"{'none after %.2f s' % drained_after if drained_after is not None else 'YES'}; "
           f"upstream requests cancelled by hang-ups: {stats['cancelled']}")
-    print(f"gateway          before    after")
+    print("gateway          before    after")
     for key in ("fds", "sockets", "rss_kib"):
         print(f"  {key:<12} {before[key]:>8} {after[key]:>8}")
     print(f"gateway still answers /health: {health.status_code == 200}")

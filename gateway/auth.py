@@ -79,7 +79,7 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any],
     needed = handler.opt.get("scope", USER)
     if needed == PUBLIC or not keys.enabled:
         return
-    key = presented_key(connection.headers)
+    key = _presented_key(connection.headers)
     if not key:
         raise Unauthorized(
             "This endpoint needs an API key: send 'Authorization: Bearer <key>' or "
@@ -115,7 +115,7 @@ def document_keys(app: Litestar) -> None:
             handler.responses = {**refusals, **(handler.responses or {})}
 
 
-def presented_key(headers: Any) -> str:
+def _presented_key(headers: Any) -> str:
     scheme, _, credentials = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
