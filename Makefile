@@ -25,3 +25,8 @@ test: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV)
+
+# The fault soak (not part of `make test`): see bench/fault_soak.py.
+.PHONY: soak
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m bench.fault_soak

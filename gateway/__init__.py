@@ -10,10 +10,13 @@ from .chat import ChatCall
 from .errors import (
     BadRequest,
     BadUpstreamReply,
+    Forbidden,
     GatewayError,
     ModelNotFound,
     RateLimited,
+    Unauthorized,
     UnknownProvider,
+    UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -31,5 +34,5 @@ __all__ = [
     "ChatRequest", "ChatResponse", "ChatChunk", "Choice", "ChunkChoice", "Delta", "Message",
     "ModelInfo", "Usage", "GatewayError", "BadRequest", "UnknownProvider", "ModelNotFound",
     "RateLimited", "UpstreamError", "BadUpstreamReply", "UpstreamUnreachable", "UpstreamTimeout",
-    "current_request_id", "record_pull",
+    "Unauthorized", "Forbidden", "UpstreamBusy", "current_request_id", "record_pull",
 ]

@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+from .auth import PUBLIC, document_keys, load_keys, require_scope
+from .cancellation import cancel_on_disconnect
 from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
 from .errors import GatewayError
@@ -35,6 +38,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
     """
     config = load_config(config_path(str(path) if path else None))
     configure_logging(config.logging)
+    keys = load_keys(config)
     plugins = PluginHost(config)
     providers = build_providers(config, plugins)
     chat = ChatService(plugins.hook, providers)
@@ -54,12 +58,24 @@ def create_app(path: str | Path | None = None) -> Litestar:
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat}),
-        openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/docs"),
+        # App-wide, so that routes added by plugins get the same protection.
+        guards=[require_scope],
+        middleware=[cancel_on_disconnect],
+        request_max_body_size=config.server.max_body_bytes,
+        cors_config=CORSConfig(allow_origins=config.cors.allow_origins)
+        if config.cors.allow_origins else None,
+        state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat,
+                     "api_keys": keys}),
+        openapi_config=OpenAPIConfig(
+            title="LLM Gateway", version="0.1.0",
+            openapi_router=Router("/docs", route_handlers=[], include_in_schema=False,
+                                  opt={"scope": PUBLIC})),
         # Logging is configure_logging's: Litestar's default would add a root
         # handler that doubles every line and logs each upstream call.
         logging_config=None,
     )
+    if keys.enabled:
+        document_keys(app)
     # Wrapped around the whole app rather than declared as Litestar
     # middleware, which runs only for requests that matched a route.
     app.asgi_handler = ObservabilityMiddleware(

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from time import perf_counter
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import msgspec
 
@@ -28,6 +29,7 @@ T = TypeVar("T")
 #: from the requested ones when a fallback answered.
 PROVIDER_HEADER = "X-Gateway-Provider"
 MODEL_HEADER = "X-Gateway-Model"
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7f) if chr(c) != "%")
 
 
 class ChatCall(msgspec.Struct, kw_only=True):
@@ -131,7 +133,8 @@ class ChatService:
                 call.response_headers, call.state = {}, {}
                 continue
             call.response_headers[PROVIDER_HEADER] = call.provider.id
-            call.response_headers[MODEL_HEADER] = call.request.model
+            # Header values are Latin-1 on the wire; a model name may not be.
+            call.response_headers[MODEL_HEADER] = quote(call.request.model, safe=_HEADER_SAFE)
             return result
 
     def _next_fallback(self, fallbacks: Iterator[str]) -> tuple[Provider, str] | None:

@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .auth import check_bind
     from .observability.logs import uvicorn_log_config
     from .observability.metrics import multiprocess_dir
 
@@ -47,9 +48,12 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
+    check_bind(config, app.state.api_keys, host)
     # The gateway writes its own access log, with more in it than uvicorn's.
+    # After SIGTERM, requests still running get shutdown_grace before they are cut.
     options = dict(host=host, port=port, access_log=False,
-                   log_config=uvicorn_log_config(config.logging))
+                   log_config=uvicorn_log_config(config.logging),
+                   timeout_graceful_shutdown=config.server.shutdown_grace)
     if workers > 1:
         # Each worker is a process that builds its own app from the same
         # file; their metrics meet in files that /metrics adds up.

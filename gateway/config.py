@@ -33,6 +33,12 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Seconds between background health checks of each provider; 0 checks
     # once at start-up only.
     health_check_interval: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    # Request bodies larger than this many bytes are refused with 413.
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
+    # Listen on a non-loopback address although no [auth] keys are set.
+    allow_public_without_keys: bool = False
+    # Seconds that in-flight requests get to finish after SIGTERM.
+    shutdown_grace: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
 class LoggingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -48,10 +54,31 @@ class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
 
 
+_SHA256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class AuthConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The gateway's own API keys; with none, every endpoint is open."""
+
+    # Names of environment variables, each holding one key.
+    user_key_envs: list[str] = msgspec.field(default_factory=list)
+    admin_key_envs: list[str] = msgspec.field(default_factory=list)
+    # Hex SHA-256 digests of keys, so that keys can live in the file unreadable.
+    user_key_sha256: list[_SHA256] = msgspec.field(default_factory=list)
+    admin_key_sha256: list[_SHA256] = msgspec.field(default_factory=list)
+
+
+class CorsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Browser origins allowed to call the gateway; none means CORS is off.
+    allow_origins: list[str] = msgspec.field(default_factory=list)
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    cors: CorsConfig = msgspec.field(default_factory=CorsConfig)
     plugins: dict[str, bool] = msgspec.field(default_factory=dict)
     # Decoded against each provider type's own config Struct once the
     # plugins offering those types are loaded (see resolve_provider).

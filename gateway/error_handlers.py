@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 
 from .errors import GatewayError, ModelNotFound, UnknownProvider
 
@@ -30,6 +32,49 @@ _OPENAI_TYPES = {
 }
 
 
+class ErrorBody(msgspec.Struct):
+    """The gateway's own error shape (for the OpenAPI schema)."""
+
+    status_code: int
+    error: str
+    detail: str
+
+
+class OpenAIError(msgspec.Struct):
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class OpenAIErrorBody(msgspec.Struct):
+    """OpenAI's error shape, used under ``/v1`` (for the OpenAPI schema)."""
+
+    error: OpenAIError
+
+
+def error_body_type(path: str) -> type[msgspec.Struct]:
+    """The shape of the errors rendered for requests to ``path``."""
+    return OpenAIErrorBody if _is_openai(path) else ErrorBody
+
+
+def documented_errors(path: str, statuses: dict[int, str]) -> dict[int, ResponseSpec]:
+    """OpenAPI ``responses`` for the errors a route at ``path`` may send,
+    each ``status: description``, in the shape rendered for that path."""
+    body = error_body_type(path)
+    return {status: ResponseSpec(body, description=text) for status, text in statuses.items()}
+
+
+#: What a route that calls a provider may answer besides a bad request.
+UPSTREAM_FAILURES = {
+    404: "No such model (under /v1, also: no such provider)",
+    429: "The provider is rate-limiting the gateway",
+    502: "The provider failed or sent a reply the gateway cannot read",
+    503: "The provider cannot be reached, or its connection pool is full",
+    504: "The provider did not answer in time",
+}
+
+
 # Under /v1 the provider is part of the model name, so an OpenAI client
 # should see an unknown provider as what it is there: an unknown model.
 _OPENAI_RENDERED_AS: dict[type[GatewayError], type[GatewayError]] = {
@@ -37,8 +82,7 @@ _OPENAI_RENDERED_AS: dict[type[GatewayError], type[GatewayError]] = {
 }
 
 
-def _is_openai(request: Request[Any, Any, Any]) -> bool:
-    path = request.url.path
+def _is_openai(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
@@ -67,7 +111,7 @@ def error_response(
     param: str | None = None,
     extra: Any = None,
 ) -> Response[Any]:
-    if _is_openai(request):
+    if _is_openai(request.url.path):
         body = _openai_body(status, kind, message, param)
     else:
         body = {"status_code": status, "error": kind, "detail": message}
@@ -77,7 +121,9 @@ def error_response(
 
 
 def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
-    shown = _OPENAI_RENDERED_AS.get(type(exc), type(exc)) if _is_openai(request) else type(exc)
+    shown = type(exc)
+    if _is_openai(request.url.path):
+        shown = _OPENAI_RENDERED_AS.get(shown, shown)
     return error_response(request, shown.status_code, shown.kind, exc.message, headers=exc.headers)
 
 
@@ -97,8 +143,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     kind = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
         exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
     )
-    return error_response(request, exc.status_code, kind, exc.detail,
-                          headers=exc.headers or None)
+    detail = exc.detail
+    if exc.status_code == 413:
+        limit = request.route_handler.resolve_request_max_body_size()
+        detail = f"The request body is larger than this endpoint's limit of {limit} bytes"
+    return error_response(request, exc.status_code, kind, detail, headers=exc.headers or None)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -27,6 +27,20 @@ class BadRequest(GatewayError):
     kind = "bad_request"
 
 
+class Unauthorized(GatewayError):
+    """The request carries no API key, or one the gateway does not know."""
+
+    status_code = 401
+    kind = "unauthorized"
+
+
+class Forbidden(GatewayError):
+    """The API key is valid but its scope does not cover this endpoint."""
+
+    status_code = 403
+    kind = "forbidden"
+
+
 class UnknownProvider(BadRequest):
     """The request named a provider that is not configured or not enabled."""
 
@@ -65,6 +79,13 @@ class UpstreamUnreachable(GatewayError):
 
     status_code = 503
     kind = "upstream_unreachable"
+
+
+class UpstreamBusy(GatewayError):
+    """Every connection the gateway may open to the upstream is in use."""
+
+    status_code = 503
+    kind = "upstream_busy"
 
 
 class UpstreamTimeout(GatewayError):

@@ -43,6 +43,16 @@ def gateway_routes(config, providers):
     the app as they are. Raise :mod:`gateway.errors` exceptions from handlers
     and the gateway renders them.
 
+    Every route gets the gateway's protections without opting in: API keys,
+    the request body limit, and cancellation when the client hangs up. When
+    keys are configured, a route needs a *user* key (an admin key also works)
+    unless it declares another scope in its ``opt``:
+    ``opt={"scope": "admin"}`` for anything that changes the gateway or its
+    upstreams (pulling or deleting models, ...), ``opt={"scope": "public"}``
+    for what must work without a key (health probes). A ``Router`` or
+    ``Controller`` with that ``opt`` sets the scope of all its routes. An
+    unknown scope name is treated as admin.
+
     Example::
 
         @hookimpl
@@ -50,7 +60,11 @@ def gateway_routes(config, providers):
             @get("/api/echo/ping")
             async def ping() -> dict:
                 return {"pong": True}
-            return [ping]
+
+            @delete("/api/echo/cache", opt={"scope": "admin"})
+            async def clear() -> None:
+                ...
+            return [ping, clear]
     """
 
 

@@ -20,6 +20,7 @@ from .errors import (
     GatewayError,
     ModelNotFound,
     RateLimited,
+    UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -166,8 +167,17 @@ class OpenAICompatibleProvider(Provider):
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
         """The gateway error for a request that got no usable HTTP answer."""
         where = self.config.base_url
+        if isinstance(exc, httpx.PoolTimeout):
+            return UpstreamBusy(
+                f"All {self.config.max_connections} connections to {self.name} are in use and "
+                f"none came free within {self.config.pool_timeout:g} s; try again later"
+            )
         if isinstance(exc, httpx.TimeoutException):
-            return UpstreamTimeout(f"{self.name} at {where} did not answer in time ({type(exc).__name__})")
+            cfg = self.config
+            limit = cfg.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else cfg.timeout
+            return UpstreamTimeout(
+                f"{self.name} at {where} did not answer within {limit:g} s ({type(exc).__name__})"
+            )
         if isinstance(exc, httpx.ConnectError):
             return UpstreamUnreachable(f"{self.name} is not reachable at {where}")
         return UpstreamError(f"The connection to {self.name} at {where} failed: {type(exc).__name__}")
@@ -193,8 +203,27 @@ class OpenAICompatibleProvider(Provider):
         return UpstreamError(f"{self.name} answered HTTP {status}: {detail}")
 
 
+# Request headers that carry an upstream credential.
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
+
+
 def upstream_error_message(response: httpx.Response) -> str:
-    """The human text of an upstream error body, in OpenAI's or Ollama's shape."""
+    """The human text of an upstream error body, in OpenAI's or Ollama's shape.
+
+    Credentials the request carried are blanked out: some upstreams echo the
+    key they were sent, and this text is shown to the gateway's clients.
+    """
+    text = _error_text(response)
+    for name in _CREDENTIAL_HEADERS:
+        value = response.request.headers.get(name, "")
+        # Both "Bearer <key>" and the bare key.
+        for secret in (value, value.partition(" ")[2]):
+            if secret:
+                text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _error_text(response: httpx.Response) -> str:
     try:
         body = msgspec.json.decode(response.content)
     except msgspec.DecodeError:

@@ -50,7 +50,9 @@ class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.api_key:
             return self.api_key
         if self.api_key_env:
-            return os.environ.get(self.api_key_env, "")
+            # A key saved with `echo key > file` ends in a newline, which is
+            # not allowed in a header (and would show up in the error).
+            return os.environ.get(self.api_key_env, "").strip()
         return ""
 
 

@@ -8,9 +8,17 @@ straight into them and the ``/v1`` front door can send them back unchanged.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+# Model names and provider ids end up in upstream URLs and in logs: control
+# characters could forge log lines, and ".." could climb out of the URL path
+# of upstreams that put the model name in it.
+SafeName = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=256, pattern=r"^(?!.*\.\.)[^\x00-\x1f\x7f]+$",
+    description="1 to 256 characters; no control characters and no '..'",
+)]
 
 
 class Message(msgspec.Struct, omit_defaults=True):

@@ -50,6 +50,15 @@ def gateway_process(
     config: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[str]:
     """Run ``gateway serve`` as a real process; yield its base URL once /health answers."""
+    with gateway_process_handle(config, *args, env=env, port=port) as (_, url):
+        yield url
+
+
+@contextmanager
+def gateway_process_handle(
+    config: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Like :func:`gateway_process`, also yielding the process (to signal it)."""
     port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
@@ -71,7 +80,7 @@ def gateway_process(
             if time.monotonic() > deadline:
                 raise RuntimeError("gateway did not answer /health in time")
             time.sleep(0.1)
-        yield url
+        yield process, url
     finally:
         process.terminate()
         try:

@@ -71,6 +71,19 @@ async def test_chat_uses_the_model_from_the_request(client, upstream):
     assert msgspec.json.decode(route.calls.last.request.content)["model"] == "gpt-4.1"
 
 
+async def test_reply_headers_name_the_provider_and_model_even_when_it_is_not_latin_1(
+        client, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
+
+    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai",
+                                                 "model": "qwen/模型 7b"})
+
+    assert reply.status_code == 200
+    assert msgspec.json.decode(route.calls.last.request.content)["model"] == "qwen/模型 7b"
+    assert reply.headers["x-gateway-provider"] == "openai"
+    assert reply.headers["x-gateway-model"] == "qwen/%E6%A8%A1%E5%9E%8B%207b"
+
+
 async def test_streaming_chat_delivers_chunks_in_order_then_usage(client, upstream):
     upstream.post(f"{OPENAI_URL}/chat/completions").respond(
         content=sse(chunk("Hel"), chunk("lo"), chunk(" world"), chunk(finish="stop"),

@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
 from litestar import Response, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
 from litestar.params import JSONBody
 from litestar.response import Stream
 
 from ..chat import ChatCall, ChatService, ChatStream
+from ..error_handlers import UPSTREAM_FAILURES, documented_errors
 from ..errors import BadRequest, GatewayError
-from ..types import ChatRequest, Message, Usage
+from ..types import ChatRequest, Message, SafeName, Usage
 
 _encode = msgspec.json.Encoder().encode
 
 
 class HistoryMessage(msgspec.Struct):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class ApiChatRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     message: Annotated[str, msgspec.Meta(min_length=1)]
-    provider: Annotated[str, msgspec.Meta(min_length=1)]
+    provider: SafeName
     system_prompt: str | None = None
-    model: str | None = None
+    model: SafeName | None = None
     history: list[HistoryMessage] = msgspec.field(default_factory=list)
-    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    # Upstreams written in C (llama.cpp, ...) hold it in a 32-bit int.
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     stream: bool = False
 
@@ -65,7 +77,39 @@ def _reply(call: ChatCall, text: str, usage: Usage | None, model: str) -> ApiCha
                            tokens_used=usage.total_tokens, usage=usage)
 
 
+def _event(name: str, data: Schema | Reference) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, required=["event", "data"], properties={
+        "event": Schema(const=name),
+        "data": Schema(type=OpenAPIType.STRING, content_media_type="application/json",
+                       content_schema=data),
+    })
+
+
+_STREAM_EVENTS = Schema(one_of=[
+    _event("message", Schema(type=OpenAPIType.OBJECT, required=["content"],
+                             properties={"content": Schema(type=OpenAPIType.STRING)})),
+    _event("done", Reference("#/components/schemas/ApiChatResponse")),
+    _event("error", Schema(type=OpenAPIType.OBJECT, required=["status_code", "error", "detail"],
+                           properties={"status_code": Schema(type=OpenAPIType.INTEGER),
+                                       "error": Schema(type=OpenAPIType.STRING),
+                                       "detail": Schema(type=OpenAPIType.STRING)})),
+])
+
+
+@dataclass
+class _ChatOperation(Operation):
+    """The OpenAPI operation, saying that a 200 may also be an event stream."""
+
+    def __post_init__(self) -> None:
+        ok = self.responses["200"] if self.responses else None
+        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+            ok.content["text/event-stream"] = OpenAPIMediaType(schema=_STREAM_EVENTS)
+
+
 @post("/api/chat", status_code=200, summary="Chat with a provider", tags=["chat"],
+      operation_class=_ChatOperation,
+      responses={200: ResponseSpec(ApiChatResponse, description="The reply, or its stream"),
+                 **documented_errors("/api/chat", UPSTREAM_FAILURES)},
       description="With `stream: true` the reply is Server-Sent Events: one `data` event "
       "per chunk (`{\"content\": ...}`), then an `event: done` with the usage, or an "
       "`event: error` if the upstream fails mid-stream.")

@@ -1,9 +1,9 @@
-from litestar import Response, get
+from litestar import MediaType, Response, get
 
 from ..observability.metrics import render
 
 
-@get("/metrics", summary="Prometheus metrics", tags=["gateway"],
+@get("/metrics", summary="Prometheus metrics", tags=["gateway"], media_type=MediaType.TEXT,
      description="Prometheus text format; see the README's Observability section.")
 async def metrics() -> Response[bytes]:
     body, content_type = render()

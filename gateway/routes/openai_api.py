@@ -21,10 +21,10 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
 from ..chat import ChatCall, ChatService, ChatStream
-from ..error_handlers import openai_error
+from ..error_handlers import UPSTREAM_FAILURES, documented_errors, openai_error
 from ..errors import GatewayError, ModelNotFound
 from ..providers import Provider
-from ..types import ChatChunk, ChatRequest, ChatResponse, Message
+from ..types import ChatChunk, ChatRequest, ChatResponse, Message, SafeName
 
 log = logging.getLogger("gateway")
 
@@ -51,7 +51,7 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     OpenAI parameters work without a gateway release.
     """
 
-    model: Annotated[str, msgspec.Meta(min_length=1)]
+    model: SafeName
     messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -89,6 +89,8 @@ class ModelList(msgspec.Struct, kw_only=True):
 
 @post("/v1/chat/completions", status_code=200, summary="OpenAI-compatible chat completion",
       tags=["openai"],
+      responses=documented_errors("/v1", {400: "The body is not a valid chat request",
+                                          **UPSTREAM_FAILURES}),
       description="An OpenAI chat-completions request; `model` is `<provider id>/<model>` (a bare "
       "model goes to `[server] default_provider`). With `stream: true` the reply is OpenAI's "
       "SSE chunk stream ending with `data: [DONE]`. `X-Gateway-Provider` and `X-Gateway-Model` "
@@ -152,7 +154,9 @@ async def list_models(state: State) -> ModelList:
     return ModelList(data=[card for cards in lists for card in cards])
 
 
-@get("/v1/models/{model:path}", summary="One model", tags=["openai"])
+@get("/v1/models/{model:path}", summary="One model", tags=["openai"],
+     responses=documented_errors("/v1", {400: "The name is not a valid model name",
+                                         **UPSTREAM_FAILURES}))
 async def get_model(state: State, model: FromPath[str]) -> ModelCard:
     service: ChatService = state.chat
     name = model.lstrip("/")

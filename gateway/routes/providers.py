@@ -42,7 +42,7 @@ async def list_providers(state: State) -> ProviderList:
 
 
 @post("/api/providers/{provider_id:str}/check", status_code=200,
-      summary="Run a provider's health check now", tags=["gateway"])
+      summary="Run a provider's health check now", tags=["gateway"], opt={"scope": "admin"})
 async def check_provider(state: State, provider_id: FromPath[str]) -> ProviderInfo:
     provider = state.providers.get(provider_id)
     if provider is None:

@@ -213,7 +213,7 @@ def test_pull_and_delete_are_admin_routes_and_the_others_are_not(write_config):
               for method in handler.http_methods if method != "OPTIONS"}
 
     assert scopes == {
-        ("POST", "/check"): None,
+        ("POST", "/check"): "admin",
         ("GET", "/models"): None,
         ("POST", "/pull"): "admin",
         ("GET", "/models/{name:path}"): None,
