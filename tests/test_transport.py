@@ -1,0 +1,146 @@
+"""The aiohttp transport under the providers' httpx clients, against real sockets:
+respx replaces the transport, so failures it maps are checked here."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import msgspec
+
+from gateway import ChatRequest, Message
+from plugins.openai.provider import OpenAIConfig, OpenAIProvider
+from tests.conftest import gateway_client
+from tests.servers import free_port
+
+Reply = Callable[[socket.socket], None]
+
+
+@contextmanager
+def raw_upstream(reply: Reply) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that reads each request's head, then lets
+    ``reply`` write whatever bytes it likes; yields the upstream's base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                reply(conn)
+            except OSError:
+                pass  # the gateway gave up first, as it should
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def config(base_url: str, timeout: float = 5.0) -> str:
+    return f"""
+[providers.openai]
+base_url = "{base_url}"
+api_key = "sk-test"
+timeout = {timeout}
+"""
+
+
+def sse_head() -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def sse_chunk(text: str) -> bytes:
+    event = b"data: " + msgspec.json.encode(
+        {"choices": [{"index": 0, "delta": {"content": text}}]}) + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
+async def test_an_upstream_slower_than_the_timeout_is_504(write_config):
+    with raw_upstream(lambda conn: time.sleep(2)) as url:
+        async with gateway_client(write_config(config(url, timeout=0.3))) as client:
+            reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert reply.status_code == 504
+    assert reply.json()["error"] == "upstream_timeout"
+
+
+async def test_an_upstream_going_silent_mid_stream_ends_with_a_504_error_event(write_config):
+    def reply(conn: socket.socket) -> None:
+        conn.sendall(sse_head() + sse_chunk("Hel"))
+        time.sleep(2)
+
+    with raw_upstream(reply) as url:
+        async with gateway_client(write_config(config(url, timeout=0.3))) as client:
+            reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai",
+                                                         "stream": True})
+
+    events = reply.text.strip().split("\n\n")
+    assert events[0] == 'data: {"content":"Hel"}'
+    assert events[1].startswith("event: error\ndata: ")
+    assert msgspec.json.decode(events[1].split("data: ", 1)[1])["status_code"] == 504
+
+
+async def test_a_refused_connection_is_503(write_config):
+    async with gateway_client(write_config(config(f"http://127.0.0.1:{free_port()}/v1"))) as client:
+        reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert reply.status_code == 503
+    assert reply.json()["error"] == "upstream_unreachable"
+
+
+async def test_an_upstream_hanging_up_mid_reply_is_502(write_config):
+    def reply(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 500\r\n\r\n{\"id\":")
+
+    with raw_upstream(reply) as url:
+        async with gateway_client(write_config(config(url))) as client:
+            reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert reply.status_code == 502
+    assert reply.json()["error"] == "upstream_error"
+
+
+async def test_closing_a_stream_early_closes_the_upstream_connection():
+    closed = threading.Event()
+
+    def reply(conn: socket.socket) -> None:
+        conn.sendall(sse_head() + sse_chunk("Hel"))
+        conn.settimeout(5)
+        if conn.recv(1) == b"":  # end of file: the gateway closed its side
+            closed.set()
+
+    with raw_upstream(reply) as url:
+        provider = OpenAIProvider("openai", OpenAIConfig(base_url=url))
+        await provider.start()
+        try:
+            chunks = provider.chat_stream(ChatRequest(
+                model="m", messages=[Message(role="user", content="Hi")], stream=True))
+            first = await anext(chunks)
+            await chunks.aclose()
+            # Waited for off the loop: the socket is closed by a loop callback.
+            assert await asyncio.to_thread(closed.wait, 5)
+        finally:
+            await provider.close()
+
+    assert first.text == "Hel"
