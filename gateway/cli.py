@@ -8,6 +8,11 @@ import sys
 
 from .config import ConfigError, config_path, load_config
 
+# uvloop and httptools are uvicorn's fastest loop and parser. Its access log
+# formats and writes a line per request, about 60 us of CPU per chat in
+# `make bench`.
+SERVER_OPTIONS = {"loop": "uvloop", "http": "httptools", "access_log": False}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gateway", description="An LLM provider gateway.")
@@ -49,9 +54,9 @@ def _serve(args: argparse.Namespace) -> int:
         # Each worker is a process that builds its own app from the same file.
         os.environ["GATEWAY_CONFIG"] = str(path)
         uvicorn.run("gateway.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers)
+                    workers=workers, **SERVER_OPTIONS)
     else:
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
     return 0
 
 
