@@ -66,7 +66,8 @@ timeout = {timeout}
 
 
 def sse_head() -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
 
 
 def sse_chunk(text: str) -> bytes:
