@@ -118,11 +118,8 @@ class OpenAICompatibleProvider(Provider):
             if response.status_code >= 400:
                 await response.aread()
                 raise self.status_error(response)
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # blank separators, comments, "event:" lines
-                data = line[5:].strip()
-                if data == "[DONE]":
+            async for data in _sse_data(response):
+                if data == b"[DONE]":
                     return
                 try:
                     yield _decode_chunk(data)
@@ -200,6 +197,25 @@ class OpenAICompatibleProvider(Provider):
                 f"{self.name} refused the gateway's credentials (HTTP {status}): {detail}"
             )
         return UpstreamError(f"{self.name} answered HTTP {status}: {detail}")
+
+
+async def _sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The payload of each ``data:`` line of a Server-Sent Events reply, as it arrives.
+
+    Blank separators, comments and ``event:`` lines are skipped. The bytes are
+    split here rather than with httpx's ``aiter_lines``, whose text decoding
+    and generator layers doubled the parsing cost of a streamed chat.
+    """
+    rest = b""
+    async for data in response.aiter_bytes():
+        lines = (rest + data).splitlines(keepends=True)
+        # A line still missing its end waits for the next read.
+        rest = b"" if lines[-1].endswith((b"\n", b"\r")) else lines.pop()
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].strip()
+    if rest.startswith(b"data:"):
+        yield rest[5:].strip()
 
 
 def upstream_error_message(response: httpx.Response) -> str:
