@@ -26,7 +26,7 @@ from .errors import (
     UpstreamUnreachable,
 )
 from .providers import Provider
-from .transport import AiohttpTransport
+from .http_client import UpstreamClient
 from .types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
 
 _encode = msgspec.json.Encoder().encode
@@ -66,13 +66,13 @@ class OpenAICompatibleProvider(Provider):
             max_connections=cfg.max_connections,
             max_keepalive_connections=cfg.max_connections,
         )
-        self.client = httpx.AsyncClient(
+        self.client = UpstreamClient(
             base_url=cfg.base_url.rstrip("/"),
             headers=headers,
             timeout=httpx.Timeout(
                 cfg.timeout, connect=cfg.connect_timeout, pool=cfg.pool_timeout
             ),
-            transport=AiohttpTransport(limits=limits),
+            limits=limits,
         )
 
     async def close(self) -> None:

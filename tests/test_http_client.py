@@ -1,5 +1,5 @@
-"""The aiohttp transport under the providers' httpx clients, against real sockets:
-respx replaces the transport, so failures it maps are checked here."""
+"""The providers' HTTP client. The transport's error mapping is checked
+against real sockets, since respx replaces the transport."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import msgspec
 
 from gateway import ChatRequest, Message
 from plugins.openai.provider import OpenAIConfig, OpenAIProvider
-from tests.conftest import gateway_client
+from tests.conftest import OPENAI_URL, gateway_client
 from tests.servers import free_port, raw_upstream
 
 
@@ -105,3 +105,15 @@ async def test_closing_a_stream_early_closes_the_upstream_connection():
             await provider.close()
 
     assert first.text == "Hel"
+
+
+async def test_a_cookie_an_upstream_sets_is_not_sent_with_later_requests(client, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(
+        json={"choices": [{"message": {"role": "assistant", "content": "Hi"}}]},
+        headers={"Set-Cookie": "session=alice; Path=/"})
+
+    for _ in range(2):
+        reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert reply.status_code == 200
+    assert "cookie" not in route.calls.last.request.headers
