@@ -18,6 +18,7 @@ from .chat import ChatService
 from .config import Config, ConfigError, config_path, load_config, resolve_provider
 from .errors import GatewayError
 from .error_handlers import exception_handlers
+from .overhead import OverheadHeader
 from .plugins import PluginHost
 from .providers import Provider
 from .routes import core_routes
@@ -48,6 +49,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
+        middleware=[OverheadHeader],
         state=State({"config": config, "plugins": plugins, "providers": providers, "chat": chat}),
         openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/docs"),
     )

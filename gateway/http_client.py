@@ -13,10 +13,13 @@ with two changes measured in `make bench` (see README, "Performance"):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from time import perf_counter
 from typing import Any
 
 import aiohttp
 import httpx
+
+from .overhead import add_upstream_wait
 
 # Checked in order, so more specific classes come first.
 _ERRORS: list[tuple[type[BaseException], type[httpx.TransportError]]] = [
@@ -81,6 +84,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
         connect, pool = timeout.get("connect"), timeout.get("pool")
+        start = perf_counter()
         try:
             response = await self._session.request(
                 request.method, str(request.url), headers=request.headers.multi_items(),
@@ -93,6 +97,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except Exception as exc:
             raise _httpx_error(exc, request) from exc
+        finally:
+            add_upstream_wait(perf_counter() - start)
         return httpx.Response(
             response.status, headers=response.raw_headers,
             stream=_ResponseStream(response, request), request=request,
@@ -110,13 +116,20 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            # iter_any hands over bytes as they arrive: stream chunks are
-            # forwarded at once, not held back to fill a buffer.
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except Exception as exc:
-            raise _httpx_error(exc, self._request) from exc
+        content = self._response.content
+        while True:
+            start = perf_counter()
+            try:
+                # readany hands over bytes as they arrive: stream chunks are
+                # forwarded at once, not held back to fill a buffer.
+                chunk = await content.readany()
+            except Exception as exc:
+                raise _httpx_error(exc, self._request) from exc
+            finally:
+                add_upstream_wait(perf_counter() - start)
+            if not chunk:
+                return
+            yield chunk
 
     async def aclose(self) -> None:
         # Returns a fully read connection to the pool and closes one still
