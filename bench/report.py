@@ -23,10 +23,13 @@ def render(r: dict) -> str:
     ]
     for stream in (False, True):
         lines += _runs_table(r["runs"], stream)
+        lines += _own_cpu(r["runs"], stream)
     lines += _first_event(r["first_event"])
     lines += _forwarding(r["forwarding"])
     lines += _memory(r)
     lines += _workers(r["workers"])
+    if "profile" in r:
+        lines += ["", f"py-spy flame graph of the gateway (plain, c=64): {r['profile']}"]
     lines += ["", "targets (issue 5):"]
     lines += [f"  [{'ok' if ok else 'MISS'}] {text}" for ok, text in check(r)]
     return "\n".join(lines)
@@ -54,6 +57,17 @@ def _runs_table(runs: list[dict], stream: bool) -> list[str]:
             f"{x['rps'] / proxy['rps']:>6.2f} {x['p50_ms']:>7.2f} {x['p99_ms']:>7.2f} "
             f"{x['p50_ms'] - direct['p50_ms']:>7.2f} {x['cpu_us']:>10.0f} {x['rss_mb']:>6.1f} "
             f"{x['errors']:>6}")
+    return lines
+
+
+def _own_cpu(runs: list[dict], stream: bool) -> list[str]:
+    """CPU per request beyond what moving the bytes costs: gateway minus pass-through."""
+    proxy = _run(runs, PROXY, stream, 64)
+    lines = []
+    for x in runs:
+        if x["target"].startswith("gateway") and x["stream"] == stream and x["c"] == 64:
+            lines.append(f"  {x['target']}: own CPU per request at c=64 (gateway - pass-through): "
+                         f"{x['cpu_us'] - proxy['cpu_us']:.0f} us")
     return lines + [""]
 
 

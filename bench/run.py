@@ -48,7 +48,7 @@ class Settings:
     soak_seconds: int  # a cap on the soak, whatever its rate
 
 
-FULL = Settings(seconds=4, stream_requests=1000, soak_requests=100_000, soak_seconds=150)
+FULL = Settings(seconds=3, stream_requests=1000, soak_requests=100_000, soak_seconds=120)
 QUICK = Settings(seconds=1, stream_requests=200, soak_requests=10_000, soak_seconds=20)
 
 
@@ -72,16 +72,26 @@ def main(argv: list[str] | None = None) -> int:
     if not load.available():
         print("bench: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
-    settings = QUICK if args.quick else FULL
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    results = run(QUICK if args.quick else FULL,
+                  RESULTS / f"{stamp}-gateway.svg" if args.profile else None)
+    results["quick"] = args.quick
+    text = report.render(results)
+    print(text)
+    (RESULTS / f"{stamp}.txt").write_text(text + "\n")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwritten: bench/results/{stamp}.txt and .json", file=sys.stderr)
+    return 0
+
+
+def run(settings: Settings, profile_svg: Path | None) -> dict:
     all_cpus = os.sched_getaffinity(0)
     load_cpus, gateway_cpus = cpu_layout(all_cpus)
     if load_cpus:
         # wrk, the mocks and the stream client inherit this.
         os.sched_setaffinity(0, load_cpus)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    results: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick,
-                     "settings": asdict(settings),
+    results: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": asdict(settings),
                      "machine": machine(load_cpus, gateway_cpus)}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as running:
         logs = Path(tmp)
@@ -101,34 +111,27 @@ def main(argv: list[str] | None = None) -> int:
         results["gateway_rss_idle_mb"] = rss_mb(gateway.pid)[0]
         results["v1"] = probe_v1(gateway)
         openai_body = {"model": MODEL, "messages": PROMPT}
-        targets = [
-            Target("direct (mock)", mock, "/v1/chat/completions", openai_body),
-            Target("pass-through", proxy, "/", openai_body),
-            Target("gateway /api/chat", gateway, "/api/chat",
-                   {"message": "Say hello", "provider": "mock"}),
-        ]
+        api_chat = Target("gateway /api/chat", gateway, "/api/chat",
+                          {"message": "Say hello", "provider": "mock"})
+        targets = [Target("direct (mock)", mock, "/v1/chat/completions", openai_body),
+                   Target("pass-through", proxy, "/", openai_body), api_chat]
         if results["v1"] == "available":
             targets.append(Target("gateway /v1", gateway, "/v1/chat/completions",
                                   {"model": f"mock/{MODEL}", "messages": PROMPT}))
         print(f"bench: {len(targets)} targets, /v1: {results['v1']}", file=sys.stderr)
 
-        results["runs"] = [measure(t, stream, c, settings, gateway_cpus)
+        results["runs"] = [measure(t, stream, c, settings, warm_up=c == CONCURRENCY[0])
                            for stream in (False, True) for t in targets for c in CONCURRENCY]
         results["first_event"] = [first_event(t, settings) for t in targets]
         results["forwarding"] = forwarding(slow, gateway)
-        results["soak"] = soak(targets[2], settings)
-        if args.profile:
-            results["profile"] = profile(targets[2], settings, RESULTS / f"{stamp}-gateway.svg")
+        results["soak"] = soak(api_chat, settings)
+        if profile_svg:
+            results["profile"] = profile(api_chat, settings, profile_svg)
         gateway.stop()
         proxy.stop()
-        results["workers"] = workers(config, targets[2], settings, logs, all_cpus)
+        results["workers"] = workers(config, api_chat, settings, logs, all_cpus)
     results["machine"]["calibration_end_ms"] = calibration_ms(gateway_cpus)
-    text = report.render(results)
-    print(text)
-    (RESULTS / f"{stamp}.txt").write_text(text + "\n")
-    (RESULTS / f"{stamp}.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwritten: bench/results/{stamp}.txt and .json", file=sys.stderr)
-    return 0
+    return results
 
 
 def cpu_layout(cpus: set[int]) -> tuple[set[int] | None, set[int] | None]:
@@ -193,32 +196,23 @@ def probe_v1(gateway: Server) -> str:
 
 
 def measure(target: Target, stream: bool, connections: int, settings: Settings,
-            gateway_cpus: set[int] | None) -> dict:
+            warm_up: bool) -> dict:
     url, body = target.request(stream)
-    if connections == CONCURRENCY[0]:
-        load.run(url, body, connections=CONCURRENCY[-1], seconds=1)  # warm-up
+    if warm_up:
+        load.run(url, body, connections=CONCURRENCY[-1], seconds=1)
     pid = target.server.pid
     cpu = cpu_seconds(pid)
-    steal = steal_ticks(gateway_cpus)
     with PeakRss(pid) as rss:
         result = load.run(url, body, connections=connections, seconds=settings.seconds)
     cpu = cpu_seconds(pid) - cpu
-    steal = steal_ticks(gateway_cpus) - steal
     print(f"bench: {target.name:<18} {'stream' if stream else 'plain ':<6} c={connections:<3}"
           f" {result.rps:8.0f} req/s", file=sys.stderr)
     return {
         "target": target.name, "stream": stream, "c": connections, "rps": result.rps,
         "requests": result.requests, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
         "errors": result.errors, "cpu_us": cpu / max(result.requests, 1) * 1e6,
-        "rss_mb": rss.peak, "steal_pct": steal / os.sysconf("SC_CLK_TCK") / result.seconds * 100,
+        "rss_mb": rss.peak,
     }
-
-
-def steal_ticks(cpus: set[int] | None) -> int:
-    """Time the hypervisor gave the gateway's CPU to someone else."""
-    names = {f"cpu{c}" for c in cpus} if cpus else {"cpu"}
-    return sum(int(line.split()[8]) for line in Path("/proc/stat").read_text().splitlines()
-               if line.split()[0] in names)
 
 
 def first_event(target: Target, settings: Settings) -> dict:
@@ -275,9 +269,9 @@ def workers(config: Path, like: Target, settings: Settings, logs: Path,
                                                  "--workers", str(n)], "/health", cpus, logs)
         server.start()
         try:
-            run = measure(Target(like.name, server, like.path, like.body), False,
-                          CONCURRENCY[-1], settings, None)
-            out.append({**run, "workers": n, "rss_mb_each": rss_mb(server.pid)})
+            result = measure(Target(like.name, server, like.path, like.body), False,
+                             CONCURRENCY[-1], settings, warm_up=True)
+            out.append({**result, "workers": n, "rss_mb_each": rss_mb(server.pid)})
         finally:
             server.stop()
     return out
