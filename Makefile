@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean
+.PHONY: run test bench clean
 
 # Stamp files make the venv rebuild when pyproject.toml changes and not otherwise.
 $(VENV)/.installed: pyproject.toml
@@ -17,11 +17,31 @@ $(VENV)/.installed-test: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
+$(VENV)/.installed-bench: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(VENV)/.installed $@
+
 run: $(VENV)/.installed
 	$(BIN)/gateway serve
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+
+# The load generator is wrk (Debian package, C, far faster than the servers it
+# measures). BENCH_QUICK=1 for a short run, BENCH_PROFILE=1 for a flame graph.
+bench: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make bench: installing wrk"; \
+	    apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; \
+	  else \
+	    echo "make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk) and run again" >&2; \
+	    exit 1; \
+	  fi; }
+	$(BIN)/python -m bench.run $(if $(BENCH_QUICK),--quick) $(if $(BENCH_PROFILE),--profile)
 
 clean:
 	rm -rf $(VENV)

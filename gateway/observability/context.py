@@ -28,7 +28,7 @@ class RequestRecord:
     """
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
-                 "first_chunk_at", "upstream_errors", "_since")
+                 "transport_seconds", "first_chunk_at", "upstream_errors", "_since")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
         self.request_id = request_id
@@ -39,10 +39,27 @@ class RequestRecord:
         # None until the upstream was called, so routes that never call one
         # are not counted as instant upstream replies.
         self.upstream_seconds: float | None = None
+        # Time inside the gateway's HTTP client waiting on upstream sockets
+        # (gateway/http_client.py), for any route; None if it was not used.
+        self.transport_seconds: float | None = None
         self.first_chunk_at: float | None = None
         # (provider id, error kind) of each failed upstream call.
         self.upstream_errors: list[tuple[str, str]] | None = None
         self._since = 0.0
+
+    def waited_on_transport(self, seconds: float) -> None:
+        self.transport_seconds = (self.transport_seconds or 0.0) + seconds
+
+    def overhead_seconds(self, now: float) -> float:
+        """Time spent in the gateway itself so far: all of it but the upstream waits.
+
+        The client's socket waits are the finer measure; a provider with an
+        HTTP client of its own has only the chat service's timing around it.
+        """
+        waited = self.transport_seconds
+        if waited is None:
+            waited = self.upstream_seconds or 0.0
+        return now - self.started - waited
 
     def __enter__(self) -> RequestRecord:
         self._since = perf_counter()

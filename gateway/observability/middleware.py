@@ -1,5 +1,5 @@
-"""The ASGI middleware around every request: request id, in-flight gauge,
-metrics and the access log line.
+"""The ASGI middleware around every request: request id, overhead header,
+in-flight gauge, metrics and the access log line.
 
 It is plain ASGI, not a Litestar middleware, because those run only after
 routing: 404s and 405s would go uncounted, unlogged and without a request id.
@@ -19,6 +19,9 @@ from .context import RequestRecord, bind, unbind
 from .logs import access_log, log_access
 
 REQUEST_ID_HEADER = b"x-request-id"
+# Time in the gateway itself up to the reply's start, upstream waits left
+# out (for a stream: up to its first chunk), so users see the gateway's cost.
+OVERHEAD_HEADER = b"x-gateway-overhead-ms"
 # What a client may choose as its request id: it ends up in logs and
 # upstream headers, so nothing that could break a line or a header.
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
@@ -52,7 +55,9 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+                overhead = b"%.2f" % (record.overhead_seconds(perf_counter()) * 1000)
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id),
+                                      (OVERHEAD_HEADER, overhead)]
             await send(message)
 
         token = bind(record)

@@ -1,0 +1,62 @@
+"""X-Gateway-Overhead-Ms: the gateway's own time, upstream waits left out."""
+
+import socket
+import time
+
+import msgspec
+
+from tests.conftest import gateway_client
+from tests.servers import raw_upstream
+
+UPSTREAM_DELAY = 0.3
+
+
+def slow_reply(body: bytes, content_type: bytes = b"application/json"):
+    def reply(conn: socket.socket) -> None:
+        time.sleep(UPSTREAM_DELAY)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type
+                     + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    return reply
+
+
+COMPLETION = msgspec.json.encode(
+    {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}]})
+STREAM = (b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+          b"data: [DONE]\n\n")
+
+
+def config(url: str) -> str:
+    return f'[providers.openai]\nbase_url = "{url}"\napi_key = "sk-test"\n'
+
+
+def overhead_ms(reply) -> float:
+    return float(reply.headers["x-gateway-overhead-ms"])
+
+
+async def test_a_chat_reports_its_overhead_without_the_upstream_wait(write_config):
+    with raw_upstream(slow_reply(COMPLETION)) as url:
+        async with gateway_client(write_config(config(url))) as client:
+            start = time.perf_counter()
+            reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+            elapsed_ms = (time.perf_counter() - start) * 1000
+
+    assert reply.status_code == 200
+    assert elapsed_ms >= UPSTREAM_DELAY * 1000
+    assert 0 < overhead_ms(reply) < 100
+
+
+async def test_a_stream_reports_its_overhead_up_to_the_first_chunk(write_config):
+    with raw_upstream(slow_reply(STREAM, b"text/event-stream")) as url:
+        async with gateway_client(write_config(config(url))) as client:
+            reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai",
+                                                         "stream": True})
+
+    assert reply.text.startswith('data: {"content":"Hi"}')
+    assert 0 < overhead_ms(reply) < 100
+
+
+async def test_an_error_reply_reports_its_overhead_too(client):
+    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "nope"})
+
+    assert reply.status_code == 400
+    assert overhead_ms(reply) > 0
