@@ -46,7 +46,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
     routes: list[Any] = list(core_routes)
     if config.metrics.enabled:
         routes.append(metrics)
-    for contributed in plugins.hook.gateway_routes(config=config, providers=providers):
+    for contributed in plugins.call_each("gateway_routes", config=config, providers=providers):
         routes.extend(contributed or [])
 
     @asynccontextmanager
@@ -94,9 +94,15 @@ def build_providers(config: Config, plugins: PluginHost) -> dict[str, Provider]:
     types: dict[str, type[Provider]] = {}
 
     def register(type_name: str, cls: type[Provider]) -> None:
+        # The plugin loaded first keeps the type; a later one is reported as
+        # broken rather than silently taking over every provider of that type.
+        if type_name in types:
+            first = types[type_name]
+            raise ValueError(f"provider type {type_name!r} is already offered by "
+                             f"{first.__module__}.{first.__qualname__}")
         types[type_name] = cls
 
-    plugins.hook.gateway_provider_types(register=register)
+    plugins.call_each("gateway_provider_types", register=register)
     providers: dict[str, Provider] = {}
     for provider_id, raw in config.providers.items():
         type_name = raw.get("type", provider_id)

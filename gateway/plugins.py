@@ -63,6 +63,33 @@ class PluginHost:
     def hook(self) -> Any:
         return self.pm.hook
 
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every plugin's implementation of a build-time hook on its own,
+        in the order the plugins were loaded, and return their results.
+
+        A plugin whose implementation raises is treated like one that failed
+        to import: reported with the error and unregistered, so that one
+        broken plugin does not stop the gateway from starting.
+        """
+        results = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                result = impl.function(*(kwargs[name] for name in impl.argnames))
+            except Exception as exc:
+                self.reject(impl.plugin_name, f"{hook_name} failed: {_one_line(exc)}",
+                            traceback.format_exc())
+                continue
+            results.append(result)
+        return results
+
+    def reject(self, name: str, error: str, details: str = "") -> None:
+        """Unload the loaded plugin ``name`` and report ``error`` for it."""
+        self.pm.unregister(name=name)
+        info = next(p for p in self.plugins if p.name == name and p.enabled and p.error is None)
+        info.error = error
+        log.error("plugin %s (%s) not loaded: %s%s", name, info.location, error,
+                  "\n" + details if details else "")
+
     def _load_entry_points(self) -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist

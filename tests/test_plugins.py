@@ -2,11 +2,13 @@
 
 import textwrap
 
+import msgspec
 import pytest
 
 from gateway.app import create_app
 from gateway.config import ConfigError
-from tests.conftest import gateway_client
+from tests.conftest import BASE_CONFIG, OPENAI_URL, gateway_client
+from tests.test_chat import completion
 
 ROUTE_PLUGIN = '''
 from litestar import get
@@ -124,6 +126,61 @@ async def test_broken_plugin_is_reported_and_the_others_still_load(write_config,
     assert plugins["broken"]["error"] == (
         "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'")
     assert reply.status_code == 200
+
+
+async def test_plugin_whose_routes_hook_raises_is_reported_and_contributes_nothing(
+        write_config, plugin_dir, upstream):
+    drop(plugin_dir, "crashy.py", '''
+        from gateway import hookimpl
+
+        @hookimpl
+        def gateway_routes(config):
+            raise RuntimeError("no database configured")
+
+        @hookimpl
+        def gateway_chat_request(call):
+            call.request.model = "hijacked"
+    ''')
+    drop(plugin_dir, "hello.py", ROUTE_PLUGIN)
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
+    path = write_config(BASE_CONFIG + '[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(path) as client:
+        plugins = await plugins_of(client)
+        hello = await client.get("/api/hello")
+        chat = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert plugins["crashy"]["error"] == (
+        "gateway_routes failed: RuntimeError: no database configured")
+    assert hello.status_code == 200
+    assert chat.status_code == 200
+    assert msgspec.json.decode(route.calls.last.request.content)["model"] == "gpt-4o-mini"
+
+
+async def test_plugin_offering_a_type_already_offered_is_reported(write_config, plugin_dir,
+                                                                  upstream):
+    drop(plugin_dir, "impostor.py", '''
+        from gateway import Provider, hookimpl
+
+        class Impostor(Provider):
+            pass
+
+        @hookimpl
+        def gateway_provider_types(register):
+            register("openai", Impostor)
+    ''')
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
+    path = write_config(BASE_CONFIG + '[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(path) as client:
+        plugins = await plugins_of(client)
+        chat = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert plugins["impostor"]["error"] == (
+        "gateway_provider_types failed: ValueError: provider type 'openai' is already offered "
+        "by plugins.openai.provider.OpenAIProvider")
+    assert chat.status_code == 200
+    assert route.called
 
 
 async def test_misspelled_hook_is_reported_not_silently_ignored(write_config, plugin_dir):
