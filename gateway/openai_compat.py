@@ -134,6 +134,12 @@ class OpenAICompatibleProvider(Provider):
                     raise BadUpstreamReply(
                         f"{self.name} sent a stream chunk the gateway cannot read: {exc}"
                     ) from None
+            # Ollama, for one, closes a stream that failed midway without an
+            # error event: only the missing [DONE] tells it from a short answer.
+            raise UpstreamError(
+                f"{self.name} ended the stream without finishing it (no [DONE]); "
+                "the reply is cut short"
+            )
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from None
         finally:

@@ -122,6 +122,22 @@ async def test_streaming_chat_reports_a_broken_upstream_mid_stream_as_error_even
     assert error["error"] == "bad_upstream_reply"
 
 
+async def test_a_stream_that_ends_without_done_is_an_error_not_a_short_answer(client, upstream):
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(
+        content=sse(chunk("Hel")), headers={"content-type": "text/event-stream"})
+
+    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai",
+                                                 "stream": True})
+
+    events = reply.text.strip().split("\n\n")
+    assert events[0] == 'data: {"content":"Hel"}'
+    assert events[1].startswith("event: error\ndata: ")
+    error = msgspec.json.decode(events[1].split("data: ", 1)[1])
+    assert (error["status_code"], error["error"]) == (502, "upstream_error")
+    assert "without finishing it" in error["detail"]
+    assert len(events) == 2
+
+
 async def test_streaming_chat_failing_before_first_chunk_gets_a_real_status(client, upstream):
     upstream.post(f"{OPENAI_URL}/chat/completions").respond(
         404, json={"error": {"message": "The model `nope` does not exist"}})
