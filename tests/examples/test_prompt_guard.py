@@ -91,3 +91,50 @@ async def test_switched_off_guard_lets_the_request_through_unchanged(install_plu
 
     assert "x-prompt-guard" not in reply.headers
     assert sent_messages(route)[-1]["content"] == CHAT["message"]
+
+
+V1_CHAT = {
+    "model": "openai/gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "Escalate to oncall@example.com when unsure."},
+        {"role": "user", "content": [
+            {"type": "text", "text": f"My key {FAKE_KEY} stopped working."},
+            {"type": "image_url", "image_url": {"url": "https://example.com/screenshot.png"}},
+        ]},
+    ],
+}
+
+V1_REDACTED = [
+    {"role": "system", "content": "Escalate to [REDACTED_EMAIL] when unsure."},
+    {"role": "user", "content": [
+        {"type": "text", "text": "My key [REDACTED_API_KEY] stopped working."},
+        {"type": "image_url", "image_url": {"url": "https://example.com/screenshot.png"}},
+    ]},
+]
+
+
+async def test_v1_chat_with_content_parts_reaches_the_upstream_redacted(guarded_config, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=REPLY)
+
+    async with gateway_client(guarded_config) as client:
+        reply = await client.post("/v1/chat/completions", json=V1_CHAT)
+
+    assert reply.status_code == 200
+    assert reply.json()["choices"][0]["message"]["content"] == "Sure."
+    assert reply.headers["x-prompt-guard"] == "redacted=2; kinds=email,api_key"
+    assert sent_messages(route) == V1_REDACTED
+
+
+async def test_v1_streamed_chat_reaches_the_upstream_redacted(guarded_config, upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(
+        content=STREAM, headers={"content-type": "text/event-stream"})
+
+    async with gateway_client(guarded_config) as client:
+        reply = await client.post("/v1/chat/completions", json={**V1_CHAT, "stream": True})
+
+    events = [line.removeprefix("data: ") for line in reply.text.split("\n\n") if line]
+    assert reply.headers["x-prompt-guard"] == "redacted=2; kinds=email,api_key"
+    assert [msgspec.json.decode(e)["choices"][0]["delta"].get("content")
+            for e in events[:-1]] == ["Su", "re."]
+    assert events[-1] == "[DONE]"
+    assert sent_messages(route) == V1_REDACTED
