@@ -29,6 +29,8 @@ class Message(msgspec.Struct, omit_defaults=True):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    # Set by OpenAI when the model declined to answer.
+    refusal: str | None = None
 
 
 class ChatRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -59,6 +61,8 @@ class Choice(msgspec.Struct, kw_only=True):
     index: int = 0
     message: Message
     finish_reason: str | None = None
+    # Only when the client asked for them (``logprobs: true``).
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatResponse(msgspec.Struct, kw_only=True):
@@ -68,6 +72,7 @@ class ChatResponse(msgspec.Struct, kw_only=True):
     model: str = ""
     choices: list[Choice]
     usage: Usage | None = None
+    system_fingerprint: str | None = None
 
     @property
     def text(self) -> str:
@@ -82,12 +87,14 @@ class Delta(msgspec.Struct, omit_defaults=True):
     role: str | None = None
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    refusal: str | None = None
 
 
 class ChunkChoice(msgspec.Struct, kw_only=True):
     index: int = 0
     delta: Delta = msgspec.field(default_factory=Delta)
     finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatChunk(msgspec.Struct, kw_only=True):
@@ -99,6 +106,7 @@ class ChatChunk(msgspec.Struct, kw_only=True):
     model: str = ""
     choices: list[ChunkChoice] = msgspec.field(default_factory=list)
     usage: Usage | None = None
+    system_fingerprint: str | None = None
 
     @property
     def text(self) -> str:

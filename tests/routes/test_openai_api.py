@@ -20,6 +20,40 @@ def streamed(route, *events):
     route.respond(content=sse(*events), headers={"content-type": "text/event-stream"})
 
 
+LOGPROBS = {"content": [{"token": "No", "logprob": -0.1, "bytes": [78, 111], "top_logprobs": []}],
+            "refusal": None}
+
+
+async def test_logprobs_refusal_and_fingerprint_reach_the_client(client, upstream):
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(json={
+        "id": "c1", "created": 1, "model": "gpt-4o-mini", "system_fingerprint": "fp_44709d6fcb",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": LOGPROBS,
+                     "message": {"role": "assistant", "content": None, "refusal": "No."}}]})
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "logprobs": True})
+
+    body = reply.json()
+    assert body["system_fingerprint"] == "fp_44709d6fcb"
+    assert body["choices"][0]["logprobs"] == LOGPROBS
+    assert body["choices"][0]["message"] == {"role": "assistant", "refusal": "No."}
+
+
+async def test_streamed_logprobs_refusal_and_fingerprint_reach_the_client(client, upstream):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions"), msgspec.json.encode({
+        "id": "c1", "created": 1, "model": "m", "system_fingerprint": "fp_44709d6fcb",
+        "choices": [{"index": 0, "delta": {"refusal": "No."}, "logprobs": LOGPROBS}]}).decode(),
+        "[DONE]")
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "logprobs": True, "stream": True})
+
+    first = msgspec.json.decode(reply.text.split("\n\n")[0].removeprefix("data: "))
+    assert first["system_fingerprint"] == "fp_44709d6fcb"
+    assert first["choices"][0]["logprobs"] == LOGPROBS
+    assert first["choices"][0]["delta"] == {"refusal": "No."}
+
+
 async def test_completion_forwards_unknown_parameters_and_answers_with_the_requested_model(
         client, upstream):
     route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion(usage=USAGE))
@@ -35,8 +69,8 @@ async def test_completion_forwards_unknown_parameters_and_answers_with_the_reque
     assert reply.json() == {
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "openai/gpt-4o-mini",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"},
-                     "finish_reason": "stop"}],
-        "usage": {**USAGE, "estimated": False},
+                     "finish_reason": "stop", "logprobs": None}],
+        "usage": {**USAGE, "estimated": False}, "system_fingerprint": None,
     }
     assert reply.headers["x-gateway-provider"] == "openai"
     assert msgspec.json.decode(route.calls.last.request.content) == {
