@@ -72,6 +72,11 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     user: str | None = None
 
 
+# Seconds /v1/models waits for each provider's list: a provider that hangs
+# would otherwise hold the whole listing for its chat timeout (minutes for
+# Ollama, which may be loading a model).
+MODELS_WAIT = 10.0
+
 _READ = frozenset({"model", "messages", "stream", "stream_options", "max_tokens", "temperature"})
 
 
@@ -146,7 +151,8 @@ async def _events(stream: ChatStream, model: str, include_usage: bool) -> AsyncI
 
 
 @get("/v1/models", summary="Models of every enabled provider", tags=["openai"],
-     description="Ids are `<provider id>/<model>`; a provider that cannot be reached is left out.")
+     description="Ids are `<provider id>/<model>`; a provider that cannot be reached, or does "
+     "not answer within 10 s, is left out.")
 async def list_models(state: State) -> ModelList:
     service: ChatService = state.chat
     lists = await asyncio.gather(*(_models_of(service.providers[provider_id])
@@ -169,9 +175,14 @@ async def get_model(state: State, model: FromPath[str]) -> ModelCard:
 
 async def _models_of(provider: Provider) -> list[ModelCard]:
     try:
-        models = await provider.list_models()
+        async with asyncio.timeout(MODELS_WAIT):
+            models = await provider.list_models()
     except GatewayError as exc:
         log.info("models of %s left out of /v1/models: %s", provider.id, exc.message)
+        return []
+    except TimeoutError:
+        log.info("models of %s left out of /v1/models: no answer within %g s",
+                 provider.id, MODELS_WAIT)
         return []
     except NotImplementedError:
         return []  # a provider type that cannot list its models

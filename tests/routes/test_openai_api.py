@@ -1,5 +1,7 @@
 """/v1/chat/completions and /v1/models through the real app, upstreams mocked by respx."""
 
+import asyncio
+
 import httpx
 import msgspec
 import pytest
@@ -291,6 +293,20 @@ async def test_models_of_every_provider_prefixed_and_a_failing_one_left_out(writ
         {"id": "ollama/llama3.2:latest", "object": "model", "created": 0, "owned_by": "ollama"},
         {"id": "openai/gpt-4o-mini", "object": "model", "created": 5, "owned_by": "openai"},
     ]}
+
+
+async def test_models_leave_out_a_provider_that_hangs(client, upstream, monkeypatch):
+    monkeypatch.setattr("gateway.routes.openai_api.MODELS_WAIT", 0.2)
+
+    async def hang(request):
+        await asyncio.sleep(30)
+
+    upstream.get(f"{OPENAI_URL}/models").mock(side_effect=hang)
+    upstream.get(f"{OLLAMA_NATIVE}/api/tags").respond(json={"models": [{"name": "llama3.2:latest"}]})
+
+    reply = await asyncio.wait_for(client.get("/v1/models"), 5)
+
+    assert [m["id"] for m in reply.json()["data"]] == ["ollama/llama3.2:latest"]
 
 
 async def test_one_model_is_found_by_its_prefixed_id_even_with_slashes(client, upstream):
