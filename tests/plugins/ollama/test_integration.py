@@ -25,7 +25,7 @@ def fakes() -> dict[str, FakeOllama]:
     return {
         "ollama": FakeOllama(step_delay=STEP, registry={
             "llama3.2:1b": RegistryModel(), "qwen2.5:0.5b": RegistryModel(),
-            "tinyllama": RegistryModel(stall=30)}),
+            "tinyllama": RegistryModel(stall=30), "phi3:mini": RegistryModel(stall=30)}),
         "hasty": FakeOllama(registry={"llama3.2:1b": RegistryModel(stall=30)},
                             stalls={"/api/tags": 30, "/v1/chat/completions": 30}),
         "quiet": FakeOllama(step_delay=0, report_usage=False),
@@ -116,6 +116,17 @@ def test_client_hanging_up_a_streamed_pull_stops_the_pull_upstream(gateway, fake
     while "tinyllama" not in fakes["ollama"].abandoned_pulls and time.monotonic() < deadline:
         time.sleep(0.02)
     assert "tinyllama" in fakes["ollama"].abandoned_pulls
+
+
+def test_client_hanging_up_a_plain_pull_stops_the_pull_upstream(gateway, fakes):
+    with pytest.raises(httpx.ReadTimeout):
+        # Gives up while the gateway is still waiting for the pull to finish.
+        gateway.post("/api/providers/ollama/pull", json={"model": "phi3:mini"}, timeout=0.5)
+
+    deadline = time.monotonic() + 5
+    while "phi3:mini" not in fakes["ollama"].abandoned_pulls and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "phi3:mini" in fakes["ollama"].abandoned_pulls
 
 
 def test_pull_of_an_unknown_model_is_500_with_ollama_error(gateway):
