@@ -96,9 +96,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 await self._slots.acquire()
         except TimeoutError:
             raise httpx.PoolTimeout("no connection came free in time", request=request) from None
+        url = request.url
+        if url.userinfo:
+            # httpx has turned it into an Authorization header already, and
+            # aiohttp refuses a request that carries both.
+            url = url.copy_with(userinfo=b"")
         try:
             response = await self._session.request(
-                request.method, str(request.url), headers=request.headers.multi_items(),
+                request.method, str(url), headers=request.headers.multi_items(),
                 data=request.content or None, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
                     connect=connect, sock_connect=connect, sock_read=timeout.get("read"),

@@ -183,7 +183,7 @@ class OpenAICompatibleProvider(Provider):
 
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
         """The gateway error for a request that got no usable HTTP answer."""
-        where = self.config.base_url
+        where = self.config.shown_base_url()
         if isinstance(exc, httpx.PoolTimeout):
             return UpstreamBusy(
                 f"All {self.config.max_connections} connections to {self.name} are in use and "

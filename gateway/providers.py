@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import ClassVar
 
+import httpx
 import msgspec
 
 from .errors import GatewayError, UpstreamTimeout, UpstreamUnreachable
@@ -54,6 +55,14 @@ class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             # not allowed in a header (and would show up in the error).
             return os.environ.get(self.api_key_env, "").strip()
         return ""
+
+    def shown_base_url(self) -> str:
+        """``base_url`` for messages and listings: without the ``user:password@``
+        that some deployments put in it, which is a credential."""
+        try:
+            return str(httpx.URL(self.base_url).copy_with(userinfo=b""))
+        except httpx.InvalidURL:
+            return self.base_url
 
 
 class Provider:

@@ -13,7 +13,7 @@ import msgspec
 from gateway import ChatRequest, Message
 from plugins.openai.provider import OpenAIConfig, OpenAIProvider
 from tests.conftest import OPENAI_URL, gateway_client
-from tests.servers import free_port, raw_upstream
+from tests.servers import free_port, raw_upstream, serve_in_thread
 
 
 def config(base_url: str, timeout: float = 5.0) -> str:
@@ -140,3 +140,27 @@ async def test_a_connection_is_free_again_once_its_reply_is_read_or_its_stream_c
 
     # With the one slot kept by an earlier stream, the next would get a 503.
     assert texts == ["Hel", "Hel", "Hel"]
+
+
+async def test_credentials_in_base_url_reach_the_upstream_as_basic_auth():
+    seen = []
+
+    async def upstream(scope, receive, send):
+        if scope["type"] != "http":
+            return  # no lifespan support
+        seen.append(dict(scope["headers"]).get(b"authorization"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"data":[]}'})
+
+    with serve_in_thread(upstream) as url:
+        provider = OpenAIProvider("vllm", OpenAIConfig(
+            base_url=url.replace("http://", "http://gw:pw@") + "/v1"))
+        await provider.start()
+        try:
+            models = await provider.list_models()
+        finally:
+            await provider.close()
+
+    assert models == []
+    assert seen == [b"Basic Z3c6cHc="]  # base64 of "gw:pw"

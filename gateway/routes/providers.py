@@ -30,7 +30,7 @@ def _info(provider: Provider) -> ProviderInfo:
     cfg = provider.config
     return ProviderInfo(
         id=provider.id, name=provider.name, type=cfg.type, enabled=cfg.enabled,
-        model=cfg.model, base_url=cfg.base_url, status=provider.status,
+        model=cfg.model, base_url=cfg.shown_base_url(), status=provider.status,
         last_checked=provider.last_checked, has_api_key=bool(cfg.resolved_api_key()),
         error=provider.last_error,
     )

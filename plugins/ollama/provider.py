@@ -175,7 +175,7 @@ class OllamaProvider(OpenAICompatibleProvider):
                 for m in await self.local_models()]
 
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
-        where = self.native_url
+        where = native_url(self.config.shown_base_url())
         if isinstance(exc, httpx.ConnectError):
             return UpstreamUnreachable(
                 f"{self.name} is not running at {where} — start it with `ollama serve`"
@@ -201,7 +201,8 @@ class OllamaProvider(OpenAICompatibleProvider):
             # or "405 method not allowed" means base_url points elsewhere.
             text = response.text.strip()[:200] or response.reason_phrase
             return UpstreamError(
-                f"{self.name} at {self.native_url} answered {response.request.url.path} with "
+                f"{self.name} at {native_url(self.config.shown_base_url())} answered "
+                f"{response.request.url.path} with "
                 f"HTTP {status} ({text}); check that `base_url` points at Ollama's /v1"
             )
         if status == 404:

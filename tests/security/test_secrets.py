@@ -104,3 +104,21 @@ async def test_a_key_from_the_environment_is_sent_without_its_trailing_newline(g
 
     assert reply.status_code == 200
     assert route.calls.last.request.headers["authorization"] == f"Bearer {ENV_KEY}"
+
+
+async def test_a_password_in_base_url_is_sent_but_never_shown(write_config, upstream, caplog):
+    config = ('[providers.vllm]\ntype = "openai"\n'
+              'base_url = "http://gw:pw-secret-314@vllm.test/v1"\n')
+    route = upstream.post("http://vllm.test/v1/chat/completions").mock(
+        side_effect=httpx.ConnectError("refused"))
+    upstream.get("http://vllm.test/v1/models").mock(side_effect=httpx.ConnectError("refused"))
+
+    with caplog.at_level(logging.DEBUG):
+        async with gateway_client(write_config(config)) as client:
+            chat = await client.post("/api/chat", json={"message": "Hi", "provider": "vllm"})
+            providers = await client.get("/api/providers")
+
+    assert route.calls.last.request.headers["authorization"].startswith("Basic ")
+    assert chat.json()["detail"] == "OpenAI is not reachable at http://vllm.test/v1"
+    assert providers.json()["providers"][0]["base_url"] == "http://vllm.test/v1"
+    assert "pw-secret-314" not in chat.text + providers.text + caplog.text
