@@ -146,6 +146,7 @@ async def _events(stream: ChatStream, model: str, include_usage: bool) -> AsyncI
         usage = ChatChunk(id=last.id if last else "", model=model, usage=stream.response.usage)
         if last:
             usage.created = last.created
+            usage.system_fingerprint = last.system_fingerprint
         yield b"data: " + _encode(usage) + b"\n\n"
     yield b"data: [DONE]\n\n"
 

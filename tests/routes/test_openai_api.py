@@ -48,10 +48,11 @@ async def test_streamed_logprobs_refusal_and_fingerprint_reach_the_client(client
         "[DONE]")
 
     reply = await client.post("/v1/chat/completions", json={
-        "model": "openai/gpt-4o-mini", "messages": HI, "logprobs": True, "stream": True})
+        "model": "openai/gpt-4o-mini", "messages": HI, "logprobs": True, "stream": True,
+        "stream_options": {"include_usage": True}})
 
-    first = msgspec.json.decode(reply.text.split("\n\n")[0].removeprefix("data: "))
-    assert first["system_fingerprint"] == "fp_44709d6fcb"
+    first, usage = [msgspec.json.decode(d) for d in events(reply)[:-1]]
+    assert first["system_fingerprint"] == usage["system_fingerprint"] == "fp_44709d6fcb"
     assert first["choices"][0]["logprobs"] == LOGPROBS
     assert first["choices"][0]["delta"] == {"refusal": "No."}
 
