@@ -55,8 +55,10 @@ class Upstream:
             return False
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
         method, path, _ = request_line.split(" ", 2)
-        headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)
-        body = await reader.readexactly(int(headers.get("Content-Length", "0")))
+        # Header names are case-insensitive; the gateway's client sends them lower-case.
+        headers = {name.lower(): value for name, value in
+                   (line.split(": ", 1) for line in header_lines if ": " in line)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
         if path.endswith("/stats"):
             await _send_json(writer, 200, self.stats())
             return True
