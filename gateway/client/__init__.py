@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import listings
+from . import listings, pull
 from .connection import Gateway, gateway_url
 from .output import console
 
@@ -39,6 +39,7 @@ def add_commands(commands: Any) -> None:
     models = add("models", listings.models, "the models a provider has installed", listing)
     models.add_argument("provider", nargs="?", default="ollama", metavar="PROVIDER",
                         help="an Ollama provider's id (default: ollama)")
+    add("pull", pull.pull, "download a model, with a progress bar per layer", model_of)
     add("rm", listings.rm, "delete an installed model", model_of)
     add("show", listings.show, "one installed model's details", model_of, listing)
 

@@ -87,6 +87,17 @@ def test_the_key_is_sent_from_gateway_api_key_and_never_printed(run, guarded, mo
     assert all(USER_KEY not in text for text in (providers.out, providers.err, rm.out, rm.err))
 
 
+def test_an_admin_key_may_pull_and_remove(run, guarded, monkeypatch, ollama):
+    monkeypatch.setenv("GATEWAY_API_KEY", ADMIN_KEY)
+
+    pull = run("pull", "llama3.2:1b", "--url", guarded)
+    rm = run("rm", "llama3.2:1b", "--url", guarded)
+
+    assert (pull.code, rm.code) == (0, 0)
+    assert pull.out.endswith("Model 'llama3.2:1b' pulled successfully\n")
+    assert "llama3.2:1b" not in ollama.models
+
+
 def test_an_unknown_key_is_named_as_the_problem(run, guarded, monkeypatch):
     monkeypatch.setenv("GATEWAY_API_KEY", "not-a-key-of-this-gateway")
 
