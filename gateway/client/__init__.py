@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import listings, pull
+from . import chat, listings, pull
 from .connection import Gateway, gateway_url
 from .output import console
 
@@ -42,6 +42,11 @@ def add_commands(commands: Any) -> None:
     add("pull", pull.pull, "download a model, with a progress bar per layer", model_of)
     add("rm", listings.rm, "delete an installed model", model_of)
     add("show", listings.show, "one installed model's details", model_of, listing)
+    talk = add("chat", chat.chat, "chat with a provider; without a prompt, a conversation")
+    talk.add_argument("prompt", nargs="?", metavar="PROMPT")
+    talk.add_argument("--provider", default="ollama", help="provider id (default: ollama)")
+    talk.add_argument("--model", help="model (default: the provider's)")
+    talk.add_argument("--system", help="system prompt")
 
 
 def _run(command: Any, args: argparse.Namespace) -> int:
