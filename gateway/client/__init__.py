@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import chat, listings, pull
+from . import chat, doctor, listings, pull
 from .connection import Gateway, gateway_url
 from .output import console
 
@@ -47,6 +47,8 @@ def add_commands(commands: Any) -> None:
     talk.add_argument("--provider", default="ollama", help="provider id (default: ollama)")
     talk.add_argument("--model", help="model (default: the provider's)")
     talk.add_argument("--system", help="system prompt")
+    check = add("doctor", doctor.doctor, "check a live set-up end to end", listing)
+    check.add_argument("--pull", metavar="MODEL", help="also pull MODEL and chat with it")
 
 
 def _run(command: Any, args: argparse.Namespace) -> int:
