@@ -82,7 +82,7 @@ def ask(gateway: Gateway, out: Console, err: Console, body: dict[str, Any]) -> s
 
 def usage_line(reply: dict[str, Any]) -> str:
     usage = reply["usage"]
-    line = (f"{reply['provider']}/{reply['model']}: {usage['prompt_tokens']} tokens in, "
+    line = (f"{reply['provider']}/{reply['model']}: tokens {usage['prompt_tokens']} in, "
             f"{usage['completion_tokens']} out, {usage['total_tokens']} total")
     return line + (" (estimated)" if usage.get("estimated") else "")
 

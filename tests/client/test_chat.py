@@ -15,7 +15,7 @@ def test_chat_streams_the_reply_and_prints_the_reported_usage(run, gateway, olla
 
     assert result.code == 0
     assert result.out == "Hello! I am a fake Ollama model.\n"
-    assert result.err == "ollama/llama3.2: 4 tokens in, 7 out, 11 total\n"
+    assert result.err == "ollama/llama3.2: tokens 4 in, 7 out, 11 total\n"
     sent = chats_sent_upstream(ollama)[0]
     assert sent["stream"] is True
     assert sent["messages"] == [{"role": "system", "content": "Be brief"},
