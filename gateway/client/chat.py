@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from rich.console import Console
+from rich.text import Text
 
 from .connection import INTERRUPTED, ClientError, Gateway
 from .output import console
@@ -75,7 +76,7 @@ def ask(gateway: Gateway, out: Console, err: Console, body: dict[str, Any]) -> s
                 raise ClientError(data["detail"])
             elif event == "done":
                 out.print()
-                err.print(f"[dim]{usage_line(data)}[/]")
+                err.print(Text(usage_line(data), style="dim"))
                 return data["response"]
     raise ClientError("the gateway's reply ended before the chat was done")
 

@@ -9,9 +9,13 @@ from urllib.parse import quote
 from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
+from rich.text import Text
 
 from .connection import Gateway
 from .output import print_json
+
+
+_STATUS_STYLES = {"connected": "green", "disconnected": "red", "error": "red", "disabled": "dim"}
 
 
 def providers(args: argparse.Namespace, gateway: Gateway, out: Console) -> int:
@@ -20,15 +24,11 @@ def providers(args: argparse.Namespace, gateway: Gateway, out: Console) -> int:
         return print_json(reply)
     table = _table("ID", "TYPE", "NAME", "ENABLED", "STATUS", "MODEL", "ERROR")
     for p in reply["providers"]:
-        table.add_row(p["id"], p["type"], p["name"], "yes" if p["enabled"] else "no",
-                      _STATUS_STYLES.get(p["status"], "{}").format(p["status"]), p["model"],
-                      p.get("error", ""))
+        table.add_row(*map(Text, (p["id"], p["type"], p["name"], "yes" if p["enabled"] else "no")),
+                      Text(p["status"], style=_STATUS_STYLES.get(p["status"], "")),
+                      Text(p["model"]), Text(p.get("error", "")))
     out.print(table)
     return 0
-
-
-_STATUS_STYLES = {"connected": "[green]{}[/]", "disconnected": "[red]{}[/]", "error": "[red]{}[/]",
-                  "disabled": "[dim]{}[/]"}
 
 
 def models(args: argparse.Namespace, gateway: Gateway, out: Console) -> int:
@@ -38,8 +38,9 @@ def models(args: argparse.Namespace, gateway: Gateway, out: Console) -> int:
     table = _table("NAME", "SIZE", "FAMILY", "QUANTIZATION", "MODIFIED")
     for m in reply["models"]:
         details = m.get("details", {})
-        table.add_row(m["name"], decimal(m.get("size", 0)), details.get("family", ""),
-                      details.get("quantization_level", ""), _when(m.get("modified_at", "")))
+        table.add_row(*map(Text, (m["name"], decimal(m.get("size", 0)), details.get("family", ""),
+                                  details.get("quantization_level", ""),
+                                  _when(m.get("modified_at", "")))))
     out.print(table)
     return 0
 
@@ -64,14 +65,14 @@ def show(args: argparse.Namespace, gateway: Gateway, out: Console) -> int:
     table = Table.grid(padding=(0, 2))
     for label, value in rows.items():
         if value:
-            table.add_row(f"[bold]{label}[/]", value)
+            table.add_row(Text(label, style="bold"), Text(value))
     out.print(table)
     return 0
 
 
 def rm(args: argparse.Namespace, gateway: Gateway, out: Console) -> int:
     reply = gateway.request("DELETE", model_path(args.provider, args.model))
-    out.print(reply["message"], markup=False, highlight=False)
+    out.print(reply["message"], markup=False)
     return 0
 
 

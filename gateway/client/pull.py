@@ -90,7 +90,7 @@ def _view(out: Console) -> Iterator[View]:
     if not out.is_interactive:
         yield _Lines(out)
         return
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(),
                         DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
                         console=out)
     with progress:

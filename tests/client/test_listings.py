@@ -2,7 +2,8 @@
 
 import json
 
-from tests.fakes.ollama import normalise
+from tests.client.conftest import PROVIDERS, gateway_in_front_of
+from tests.fakes.ollama import FakeOllama, installed, normalise
 
 
 def rows(out: str) -> list[list[str]]:
@@ -101,3 +102,11 @@ def test_rm_of_a_missing_model_exits_1(run, gateway):
     assert result.code == 1
     assert result.err == ("gateway: Ollama has no model 'llama9'; "
                           "GET /api/providers/ollama/models lists the installed ones\n")
+
+
+def test_names_are_shown_as_they_are_not_as_markup(run, write_config):
+    odd = FakeOllama(models=[installed("[bold]odd[/bold]:latest")])
+    with gateway_in_front_of(write_config(PROVIDERS), ollama=odd) as url:
+        result = run("models", "--url", url)
+
+    assert rows(result.out)[1][0] == "[bold]odd[/bold]:latest"
