@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from .client import add_commands
+from .client.connection import INTERRUPTED, ClientError
 from .config import ConfigError, config_path, load_config
 
 # uvloop and httptools are uvicorn's fastest loop and parser. Its access log
@@ -29,12 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     plugins.add_argument("--config", help="config file (default: $GATEWAY_CONFIG or ./config.toml)")
     plugins.set_defaults(run=_plugins)
 
+    add_commands(commands)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)
     except ConfigError as exc:
         print(f"gateway: config error: {exc}", file=sys.stderr)
         return 2
+    except ClientError as exc:
+        print(f"gateway: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gateway: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _serve(args: argparse.Namespace) -> int:
