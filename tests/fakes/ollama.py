@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import read_body
+
 _DETAILS = {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
             "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
 
@@ -276,12 +278,7 @@ class _Exchange:
 
     @classmethod
     async def start(cls, scope: dict, receive: Any, send: Any) -> _Exchange:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         exchange = cls(scope, send, body)
         exchange.listener = asyncio.create_task(exchange._watch(receive))
         return exchange

@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from . import read_body
+
 # How long a held stream waits for the test to release it, so a broken test
 # fails instead of hanging.
 HOLD_LIMIT = 5.0
@@ -61,12 +63,7 @@ class FakeOpenAI:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         request = Recorded(
             method=scope["method"], path=scope["path"],
             headers={k.decode(): v.decode() for k, v in scope["headers"]},

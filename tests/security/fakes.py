@@ -9,6 +9,8 @@ import time
 
 import msgspec
 
+from tests.fakes import read_body
+
 
 class FakeUpstream:
     """An ASGI app whose chat endpoint behaves as ``mode`` says.
@@ -39,12 +41,7 @@ class FakeUpstream:
         if scope["path"].endswith("/models"):
             await _json(send, {"data": [{"id": "m"}]})
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.chats += 1
         self.received.set()
         stream = msgspec.json.decode(body).get("stream", False)
