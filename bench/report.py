@@ -12,7 +12,9 @@ def render(r: dict) -> str:
     pinned = (f"gateway and proxy pinned to CPU {m['gateway_cpus']}, mock + wrk + stream client "
               f"on CPU {m['load_cpus']}" if m["gateway_cpus"] else "one CPU: nothing pinned")
     lines = [
-        f"LLM gateway benchmark, {r['started']}{' (quick)' if r['quick'] else ''}",
+        f"LLM gateway benchmark, {r['started']}{' (quick)' if r['quick'] else ''}"
+        + (" (smoke: a few requests per step from a Python driver; the numbers mean nothing)"
+           if r["settings"]["requests_per_run"] else ""),
         f"machine: {m['cpu']}, {m['cpus']} CPUs; {pinned}",
         f"python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"noise: load average {m['loadavg_start']:.2f} at start; calibration loop "

@@ -46,10 +46,22 @@ class Settings:
     stream_requests: int  # timed one by one for time to first event
     soak_requests: int  # for RSS growth
     soak_seconds: int  # a cap on the soak, whatever its rate
+    # When set, each load run is this many requests from the Python driver
+    # instead of `seconds` of wrk: the smoke run, which checks that every
+    # step of the bench still works, not how fast anything is.
+    requests_per_run: int = 0
+
+    def drive(self, url: str, body: bytes, connections: int, seconds: int) -> load.Load:
+        if self.requests_per_run:
+            return load.run_requests(url, body, connections=connections,
+                                     requests=self.requests_per_run)
+        return load.run(url, body, connections=connections, seconds=seconds)
 
 
 FULL = Settings(seconds=3, stream_requests=1000, soak_requests=100_000, soak_seconds=120)
 QUICK = Settings(seconds=1, stream_requests=200, soak_requests=10_000, soak_seconds=20)
+SMOKE = Settings(seconds=1, stream_requests=5, soak_requests=100, soak_seconds=5,
+                 requests_per_run=20)
 
 
 @dataclass
@@ -68,20 +80,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs, 10,000-request soak")
     parser.add_argument("--profile", action="store_true",
                         help="also record a py-spy flame graph of the gateway under load")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every step with a few requests and no wrk (for the test suite)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     args = parser.parse_args(argv)
-    if not load.available():
+    if not args.smoke and not load.available():
         print("bench: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    settings = SMOKE if args.smoke else QUICK if args.quick else FULL
+    args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    results = run(QUICK if args.quick else FULL,
-                  RESULTS / f"{stamp}-gateway.svg" if args.profile else None)
+    results = run(settings, args.out / f"{stamp}-gateway.svg" if args.profile else None)
     results["quick"] = args.quick
     text = report.render(results)
     print(text)
-    (RESULTS / f"{stamp}.txt").write_text(text + "\n")
-    (RESULTS / f"{stamp}.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwritten: bench/results/{stamp}.txt and .json", file=sys.stderr)
+    (args.out / f"{stamp}.txt").write_text(text + "\n")
+    (args.out / f"{stamp}.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwritten: {args.out / stamp}.txt and .json", file=sys.stderr)
     return 0
 
 
@@ -91,6 +106,14 @@ def run(settings: Settings, profile_svg: Path | None) -> dict:
     if load_cpus:
         # wrk, the mocks and the stream client inherit this.
         os.sched_setaffinity(0, load_cpus)
+    try:
+        return _run(settings, profile_svg, all_cpus, load_cpus, gateway_cpus)
+    finally:
+        os.sched_setaffinity(0, all_cpus)
+
+
+def _run(settings: Settings, profile_svg: Path | None, all_cpus: set[int],
+         load_cpus: set[int] | None, gateway_cpus: set[int] | None) -> dict:
     results: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": asdict(settings),
                      "machine": machine(load_cpus, gateway_cpus)}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as running:
@@ -199,11 +222,11 @@ def measure(target: Target, stream: bool, connections: int, settings: Settings,
             warm_up: bool) -> dict:
     url, body = target.request(stream)
     if warm_up:
-        load.run(url, body, connections=CONCURRENCY[-1], seconds=1)
+        settings.drive(url, body, CONCURRENCY[-1], seconds=1)
     pid = target.server.pid
     cpu = cpu_seconds(pid)
     with PeakRss(pid) as rss:
-        result = load.run(url, body, connections=connections, seconds=settings.seconds)
+        result = settings.drive(url, body, connections, seconds=settings.seconds)
     cpu = cpu_seconds(pid) - cpu
     print(f"bench: {target.name:<18} {'stream' if stream else 'plain ':<6} c={connections:<3}"
           f" {result.rps:8.0f} req/s", file=sys.stderr)
@@ -253,7 +276,7 @@ def soak(target: Target, settings: Settings) -> dict:
     done, deadline = 0, time.monotonic() + settings.soak_seconds
     segment = max(1, settings.soak_seconds // 10)
     while done < settings.soak_requests and time.monotonic() < deadline:
-        done += load.run(url, body, connections=CONCURRENCY[-1], seconds=segment).requests
+        done += settings.drive(url, body, CONCURRENCY[-1], seconds=segment).requests
         samples.append((done, rss_mb(pid)[0]))
     print(f"bench: soak of {done} requests done", file=sys.stderr)
     return {"requests": done, "samples": samples}
@@ -285,7 +308,7 @@ def profile(target: Target, settings: Settings, svg: Path) -> str:
     recorder = subprocess.Popen([spy, "record", "-p", str(target.server.pid), "-d", str(seconds),
                                  "-r", "200", "-o", str(svg), "--nonblocking"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    load.run(url, body, connections=CONCURRENCY[-1], seconds=seconds + 1)
+    settings.drive(url, body, CONCURRENCY[-1], seconds=seconds + 1)
     _, err = recorder.communicate()
     if recorder.returncode != 0:
         return f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}"
