@@ -74,10 +74,11 @@ def load_keys(config: Config) -> Keys:
 
 async def require_scope(connection: ASGIConnection[Any, Any, Any, Any],
                         handler: BaseRouteHandler) -> None:
-    """App-wide guard: so plugin routes and ``/v1`` are covered without opting in."""
+    """App-wide guard, set when keys are configured: so plugin routes and
+    ``/v1`` are covered without opting in."""
     keys: Keys = connection.app.state.api_keys
     needed = handler.opt.get("scope", USER)
-    if needed == PUBLIC or not keys.enabled:
+    if needed == PUBLIC:
         return
     key = _presented_key(connection.headers)
     if not key:
