@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import create_app, settle_memory
     from .auth import check_bind
     from .observability.logs import uvicorn_log_config
     from .observability.metrics import multiprocess_dir
@@ -64,6 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
     check_bind(config, app.state.api_keys, host)
+    settle_memory()
     # After SIGTERM, requests still running get shutdown_grace before they are cut.
     options = dict(host=host, port=port, **SERVER_OPTIONS,
                    log_config=uvicorn_log_config(config.logging),
