@@ -27,7 +27,6 @@ from .observability.middleware import ObservabilityMiddleware
 from .plugins import PluginHost
 from .providers import Provider
 from .routes import core_routes
-from .routes.metrics import metrics
 
 log = logging.getLogger("gateway")
 
@@ -42,11 +41,10 @@ def create_app(path: str | Path | None = None) -> Litestar:
     keys = load_keys(config)
     plugins = PluginHost(config)
     providers = build_providers(config, plugins)
+
     chat = ChatService(plugins.hook, providers)
 
-    routes: list[Any] = list(core_routes)
-    if config.metrics.enabled:
-        routes.append(metrics)
+    routes = core_routes(config, chat)
     for contributed in plugins.call_each("gateway_routes", config=config, providers=providers):
         routes.extend(contributed or [])
 

@@ -38,6 +38,9 @@ class ErrorBody(msgspec.Struct):
     status_code: int
     error: str
     detail: str
+    # A 400 about the request's fields has one entry per field:
+    # {"key": <the field>, "message": <what is wrong>, "source": "body", ...}.
+    extra: list[dict[str, Any]] | None = None
 
 
 class OpenAIError(msgspec.Struct):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Response, post
-from litestar.datastructures import State
+from litestar import post
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIMediaType,
@@ -18,13 +18,13 @@ from litestar.openapi.spec import (
     Reference,
     Schema,
 )
-from litestar.params import JSONBody
-from litestar.response import Stream
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from ..chat import ChatCall, ChatService, ChatStream
 from ..error_handlers import UPSTREAM_FAILURES, documented_errors
 from ..errors import BadRequest, GatewayError
 from ..types import ChatRequest, Message, SafeName, Usage
+from .wire import body_schema, decode_body, read_body, send_events, send_json
 
 _encode = msgspec.json.Encoder().encode
 
@@ -96,37 +96,53 @@ _STREAM_EVENTS = Schema(one_of=[
 ])
 
 
+_BODY = body_schema(ApiChatRequest, "A message for a provider, with optional history")
+_decode_request = msgspec.json.Decoder(ApiChatRequest)
+
+
 @dataclass
 class _ChatOperation(Operation):
-    """The OpenAPI operation, saying that a 200 may also be an event stream."""
+    """The OpenAPI operation: the body the route reads, and a 200 that may
+    also be an event stream."""
 
     def __post_init__(self) -> None:
+        self.request_body = _BODY
         ok = self.responses["200"] if self.responses else None
         if isinstance(ok, OpenAPIResponse) and ok.content is not None:
             ok.content["text/event-stream"] = OpenAPIMediaType(schema=_STREAM_EVENTS)
 
 
-@post("/api/chat", status_code=200, summary="Chat with a provider", tags=["chat"],
-      operation_class=_ChatOperation,
-      responses={200: ResponseSpec(ApiChatResponse, description="The reply, or its stream"),
-                 **documented_errors("/api/chat", UPSTREAM_FAILURES)},
-      description="With `stream: true` the reply is Server-Sent Events: one `data` event "
-      "per chunk (`{\"content\": ...}`), then an `event: done` with the usage, or an "
-      "`event: error` if the upstream fails mid-stream.")
-async def chat(state: State, data: JSONBody[ApiChatRequest]) -> Response[ApiChatResponse] | Stream:
-    service: ChatService = state.chat
-    call = _chat_call(service, data)
-    # Read from ``call`` after the chat: a fallback may have answered.
-    if not data.stream:
-        response = await service.complete(call)
-        return Response(_reply(call, response.text, response.usage, call.request.model),
-                        headers=call.response_headers)
-    stream = await service.stream(call)
-    return Stream(_sse(call, stream, call.request.model), media_type="text/event-stream",
-                  headers={"Cache-Control": "no-cache", **call.response_headers})
+def chat_route(service: ChatService, max_body_bytes: int) -> HTTPRouteHandler:
+    """``POST /api/chat``, served by ``service`` (see :mod:`gateway.routes.wire`)."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        data = decode_body(await read_body(scope, receive, max_body_bytes), _decode_request)
+        call = _chat_call(service, data)
+        # Read from ``call`` after the chat: a fallback may have answered.
+        if not data.stream:
+            response = await service.complete(call)
+            reply = _reply(call, response.text, response.usage, call.request.model)
+            await send_json(send, _encode(reply), call.response_headers)
+            return
+        stream = await service.stream(call)
+        await send_events(send, _sse(call, stream, call.request.model), call.response_headers)
+
+    @post("/api/chat", status_code=200, summary="Chat with a provider", tags=["chat"],
+          operation_class=_ChatOperation,
+          responses={200: ResponseSpec(ApiChatResponse, description="The reply, or its stream"),
+                     **documented_errors("/api/chat", {
+                         400: "The body is not a valid chat request, or names an unknown "
+                              "provider", **UPSTREAM_FAILURES})},
+          description="With `stream: true` the reply is Server-Sent Events: one `data` event "
+          "per chunk (`{\"content\": ...}`), then an `event: done` with the usage, or an "
+          "`event: error` if the upstream fails mid-stream.")
+    async def chat() -> ASGIApp:
+        return serve
+
+    return chat
 
 
-async def _sse(call: ChatCall, stream: ChatStream, model: str) -> AsyncIterator[bytes]:
+async def _sse(call: ChatCall, stream: ChatStream, model: str) -> AsyncGenerator[bytes, None]:
     try:
         async for chunk in stream:
             text = chunk.text

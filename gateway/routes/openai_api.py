@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import MediaType, Response, get, post
+from litestar import get, post
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath, JSONBody
-from litestar.response import Stream
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Operation
+from litestar.params import FromPath
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from ..chat import ChatCall, ChatService, ChatStream
 from ..error_handlers import UPSTREAM_FAILURES, documented_errors, openai_error
 from ..errors import GatewayError, ModelNotFound
 from ..providers import Provider
 from ..types import ChatChunk, ChatRequest, ChatResponse, Message, SafeName
+from .wire import body_schema, decode_body, invalid_body, read_body, send_events, send_json
 
 log = logging.getLogger("gateway")
 
@@ -92,38 +96,63 @@ class ModelList(msgspec.Struct, kw_only=True):
     data: list[ModelCard]
 
 
-@post("/v1/chat/completions", status_code=200, summary="OpenAI-compatible chat completion",
-      tags=["openai"],
-      responses=documented_errors("/v1", {400: "The body is not a valid chat request",
-                                          **UPSTREAM_FAILURES}),
-      description="An OpenAI chat-completions request; `model` is `<provider id>/<model>` (a bare "
-      "model goes to `[server] default_provider`). With `stream: true` the reply is OpenAI's "
-      "SSE chunk stream ending with `data: [DONE]`. `X-Gateway-Provider` and `X-Gateway-Model` "
-      "name who answered (a fallback may have).")
-async def chat_completions(
-    state: State, data: JSONBody[dict[str, Any]]
-) -> Response[ChatResponse] | Stream:
-    service: ChatService = state.chat
-    body = _parse(data)
-    provider, model = _resolve(service, state.config.server.default_provider, body.model)
-    request = ChatRequest(
-        model=model, messages=body.messages, stream=body.stream,
-        max_tokens=body.max_tokens, temperature=body.temperature,
-        extra={k: v for k, v in data.items() if k not in _READ},
-    )
-    call = ChatCall(provider=provider, request=request)
-    if not body.stream:
-        response = await service.complete(call)
-        response.model = body.model
-        return Response(_encode(response), media_type=MediaType.JSON,
-                        headers=call.response_headers)
-    stream = await service.stream(call)
-    include_usage = body.stream_options is not None and body.stream_options.include_usage
-    return Stream(_events(stream, body.model, include_usage), media_type="text/event-stream",
-                  headers={"Cache-Control": "no-cache", **call.response_headers})
+_BODY = body_schema(ChatCompletionRequest, "An OpenAI chat-completions request; any "
+                    "parameter not listed is passed to the provider as it is")
+_decode_object = msgspec.json.Decoder(dict[str, Any])
 
 
-async def _events(stream: ChatStream, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+@dataclass
+class _CompletionOperation(Operation):
+    """The OpenAPI operation, with the body the route reads."""
+
+    def __post_init__(self) -> None:
+        self.request_body = _BODY
+
+
+def chat_completions_route(service: ChatService, default_provider: str,
+                           max_body_bytes: int) -> HTTPRouteHandler:
+    """``POST /v1/chat/completions``, served by ``service`` (see :mod:`gateway.routes.wire`)."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        data = decode_body(await read_body(scope, receive, max_body_bytes), _decode_object)
+        try:
+            body = msgspec.convert(data, ChatCompletionRequest)
+        except msgspec.ValidationError as exc:
+            raise invalid_body(exc) from None
+        provider, model = _resolve(service, default_provider, body.model)
+        request = ChatRequest(
+            model=model, messages=body.messages, stream=body.stream,
+            max_tokens=body.max_tokens, temperature=body.temperature,
+            extra={k: v for k, v in data.items() if k not in _READ},
+        )
+        call = ChatCall(provider=provider, request=request)
+        if not body.stream:
+            response = await service.complete(call)
+            response.model = body.model
+            await send_json(send, _encode(response), call.response_headers)
+            return
+        stream = await service.stream(call)
+        include_usage = body.stream_options is not None and body.stream_options.include_usage
+        await send_events(send, _events(stream, body.model, include_usage),
+                          call.response_headers)
+
+    @post("/v1/chat/completions", status_code=200, summary="OpenAI-compatible chat completion",
+          tags=["openai"], operation_class=_CompletionOperation,
+          responses={200: ResponseSpec(ChatResponse, description="The reply, or its stream"),
+                     **documented_errors("/v1", {400: "The body is not a valid chat request",
+                                                 **UPSTREAM_FAILURES})},
+          description="An OpenAI chat-completions request; `model` is `<provider id>/<model>` (a "
+          "bare model goes to `[server] default_provider`). With `stream: true` the reply is "
+          "OpenAI's SSE chunk stream ending with `data: [DONE]`. `X-Gateway-Provider` and "
+          "`X-Gateway-Model` name who answered (a fallback may have).")
+    async def chat_completions() -> ASGIApp:
+        return serve
+
+    return chat_completions
+
+
+async def _events(stream: ChatStream, model: str, include_usage: bool
+                  ) -> AsyncGenerator[bytes, None]:
     last: ChatChunk | None = None
     try:
         async for chunk in stream:
@@ -205,24 +234,6 @@ def _resolve(service: ChatService, default_provider: str, model: str) -> tuple[P
     if not name:
         raise _invalid("model", f"{model!r} names a provider but no model")
     return provider, name
-
-
-_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$\.?(?P<where>[^`]*)`)?$")
-_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
-
-
-def _parse(data: dict[str, Any]) -> ChatCompletionRequest:
-    try:
-        return msgspec.convert(data, ChatCompletionRequest)
-    except msgspec.ValidationError as exc:
-        match = _AT.match(str(exc))
-        assert match is not None  # the pattern matches any message
-        problem, where = match["problem"], match["where"] or ""
-        missing = _MISSING.match(problem)
-        if missing:
-            where = f"{where}.{missing['field']}" if where else missing["field"]
-            problem = "missing required field"
-        raise _invalid(where, problem) from None
 
 
 def _invalid(param: str, problem: str) -> ValidationException:

@@ -41,17 +41,18 @@ def fuzzing_schema(url: str) -> dict:
     """The gateway's own schema, told two things it cannot say itself.
 
     Bodies refuse unknown fields (msgspec's forbid_unknown_fields), which
-    Litestar's schema leaves out: without ``additionalProperties: false``
-    nearly every generated body would stop at validation. And the provider
-    is one of the configured ids, so that generated chats reach the (fake)
-    upstream; the negative cases still try every other string.
+    Litestar's schema of the plugins' bodies leaves out: without
+    ``additionalProperties: false`` nearly every generated body would stop
+    at validation. And the provider of ``/api/chat`` is one of the configured
+    ids, so that generated chats reach the (fake) upstream; the negative
+    cases still try every other string.
     """
     schema = httpx.get(f"{url}/docs/openapi.json").json()
     for component in schema["components"]["schemas"].values():
         if component.get("type") == "object":
             component.setdefault("additionalProperties", False)
-    chat = schema["components"]["schemas"]["ApiChatRequest"]["properties"]
-    chat["provider"] = {"enum": PROVIDERS}
+    chat = schema["paths"]["/api/chat"]["post"]["requestBody"]["content"]["application/json"]
+    chat["schema"]["properties"]["provider"] = {"enum": PROVIDERS}
     return schema
 
 

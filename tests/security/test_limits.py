@@ -71,7 +71,7 @@ def test_a_chunked_body_without_content_length_is_cut_off_at_the_limit(plugin_co
 
 BAD_BODIES = [
     ({"message": "", "provider": "openai"}, "message: Expected `str` of length >= 1"),
-    ({"provider": "openai"}, "Object missing required field `message`"),
+    ({"provider": "openai"}, "message: missing required field"),
     ({"message": 5, "provider": "openai"}, "message: Expected `str`, got `int`"),
     ({"message": "Hi", "provider": "openai", "max_tokens": -1},
      "max_tokens: Expected `int` >= 1"),
@@ -86,8 +86,7 @@ BAD_BODIES = [
     ({"message": "Hi", "provider": "openai", "model": "x" * 257},
      "model: Expected `str` of length <= 256"),
     ({"message": "Hi", "provider": "openai", "stream": "yes"}, "stream: Expected `bool`"),
-    ({"message": "Hi", "provider": "openai", "extra": 1},
-     "Object contains unknown field `extra`"),
+    ({"message": "Hi", "provider": "openai", "extra": 1}, "extra: unknown field"),
 ]
 
 UNSAFE_NAMES = ["llama\n3", "gpt\x00", "../../admin", "a/../b", "x\x7f", ""]
