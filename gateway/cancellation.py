@@ -32,7 +32,7 @@ def cancel_on_disconnect(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        watch = _Watch(receive, send)
+        watch = _Watch(scope, receive, send)
         try:
             await app(scope, watch.receive, watch.send)
         except asyncio.CancelledError:
@@ -51,57 +51,72 @@ def cancel_on_disconnect(app: ASGIApp) -> ASGIApp:
 
 
 class _Watch:
-    """A listener task that owns the server's ``receive`` for one request.
+    """Hears a hang-up for one request and cancels the request's task.
 
-    It hands the request body to the app one message at a time and cancels
-    the request's task when the client hangs up. While more body is to come
-    it waits for the app to take each message before it asks the server for
-    the next, so the server's flow control on uploads still works; after the
-    last one it goes on at once, to hear a hang-up even while the app never
-    reads the body.
+    The app reads the request body from the server as usual. Once it has
+    (at once when the request has no body), a listener task waits on the
+    server's ``receive()``, which from then on only reports the end: a
+    disconnect, or the response being complete. A later ``receive()`` of the
+    app waits for that too. An app that leaves a body unread hears of a
+    hang-up only from the server dropping its reply.
 
-    Plain asyncio futures rather than an anyio task group and memory stream:
-    this runs for every request, and those were a sixth of the instructions
-    a plain chat took through the gateway.
+    One plain asyncio task and no more: this runs for every request, and an
+    anyio task group with a memory stream was a sixth of the instructions a
+    plain chat took through the gateway.
     """
 
-    __slots__ = ("task", "started", "complete", "hung_up", "_receive", "_send", "_loop",
-                 "_next", "_taken", "_listener")
+    __slots__ = ("task", "started", "complete", "hung_up", "_receive", "_send", "_listener",
+                 "_unread", "_ended")
 
-    def __init__(self, receive: Receive, send: Send) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
         self.started = self.complete = self.hung_up = False
         self._receive = receive
         self._send = send
-        self._loop = task.get_loop()
-        self._next: asyncio.Future[Message] = self._loop.create_future()
-        self._taken: asyncio.Future[None] | None = None
-        self._listener = self._loop.create_task(self._listen())
+        self._listener: asyncio.Task[None] | None = None
+        # The (empty) body of a request without one, if the listener got it
+        # before the app asked.
+        self._unread: Message | None = None
+        # What the app's receive() waits for once the listener runs: that
+        # empty body, or the end.
+        self._ended: asyncio.Future[Message] | None = None
+        if not _has_body(scope):
+            self._listen()
 
-    async def _listen(self) -> None:
-        while (message := await self._receive())["type"] != "http.disconnect":
-            if self._next.done():  # cancelled: the app stopped waiting for it
-                self._next = self._loop.create_future()
-            self._next.set_result(message)
-            if message.get("more_body"):
-                self._taken = self._loop.create_future()
-                await self._taken
-        if not self._next.done():
-            self._next.set_result(_HUNG_UP)
+    def _listen(self) -> None:
+        self._listener = self.task.get_loop().create_task(self._wait_for_end())
+
+    async def _wait_for_end(self) -> None:
+        message = await self._receive()
+        if message["type"] == "http.request":  # the empty body of a request without one
+            if self._ended is not None and not self._ended.done():
+                self._ended.set_result(message)  # the app is waiting for it
+                self._ended = None
+            else:
+                self._unread = message
+            message = await self._receive()
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(message)
         if not self.complete:
             self.hung_up = True
             self.task.cancel()
 
     async def receive(self) -> Message:
-        message = await self._next
-        if message is not _HUNG_UP:
-            self._next = self._loop.create_future()
-            if self._taken is not None:
-                self._taken.set_result(None)
-                self._taken = None
-        return message
+        if self._listener is None:
+            message = await self._receive()
+            if not message.get("more_body"):
+                self._listen()
+            return message
+        if self._unread is not None:
+            message, self._unread = self._unread, None
+            return message
+        if self._listener.done():
+            return _HUNG_UP
+        if self._ended is None:
+            self._ended = self.task.get_loop().create_future()
+        return await self._ended
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -114,8 +129,17 @@ class _Watch:
         # Once the response is complete the server answers the listener's
         # receive() with a disconnect and it ends by itself, which is cheaper
         # than the exception a cancellation throws into it.
-        if not self.complete:
+        if self._listener is not None and not self.complete:
             self._listener.cancel()
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value != b"0"
+        if name == b"transfer-encoding":
+            return True
+    return False
 
 
 async def _shutting_down(scope: Scope, send: Send) -> None:

@@ -88,3 +88,15 @@ def test_a_reply_that_completed_is_not_cut_short(served):
 
     assert reply.json()["response"] == "done"
     assert not fake.hung_up.is_set()
+
+
+@pytest.mark.parametrize("headers", [{}, {"content-length": "0"}])
+def test_a_request_without_a_body_still_reads_as_empty(served, headers):
+    # The listener waiting for a hang-up takes the server's (empty) body
+    # message of such a request first; the route must still get it.
+    url = served(FakeUpstream("reply"))
+
+    reply = httpx.post(f"{url}/api/chat", headers=headers, timeout=5)
+
+    assert reply.status_code == 400
+    assert reply.json()["detail"] == "The body is empty; send a JSON object"
