@@ -61,7 +61,6 @@ def create_app(path: str | Path | None = None) -> Litestar:
         # Without keys there is nothing to check, and Litestar copies the
         # route handler for every guard call.
         guards=[require_scope] if keys.enabled else [],
-        middleware=[cancel_on_disconnect],
         request_max_body_size=config.server.max_body_bytes,
         cors_config=CORSConfig(allow_origins=config.cors.allow_origins)
         if config.cors.allow_origins else None,
@@ -78,9 +77,10 @@ def create_app(path: str | Path | None = None) -> Litestar:
     if keys.enabled:
         document_keys(app)
     # Wrapped around the whole app rather than declared as Litestar
-    # middleware, which runs only for requests that matched a route.
+    # middleware, which runs only for requests that matched a route (and
+    # makes Litestar wrap every route in a second exception handler).
     app.asgi_handler = ObservabilityMiddleware(
-        app.asgi_handler, metrics_enabled=config.metrics.enabled,
+        cancel_on_disconnect(app.asgi_handler), metrics_enabled=config.metrics.enabled,
         log_bodies=config.logging.log_bodies,
     )
     return app
