@@ -133,8 +133,7 @@ class ChatService:
                 call.response_headers, call.state = {}, {}
                 continue
             call.response_headers[PROVIDER_HEADER] = call.provider.id
-            # Header values are Latin-1 on the wire; a model name may not be.
-            call.response_headers[MODEL_HEADER] = quote(call.request.model, safe=_HEADER_SAFE)
+            call.response_headers[MODEL_HEADER] = _header_value(call.request.model)
             return result
 
     def _next_fallback(self, fallbacks: Iterator[str]) -> tuple[Provider, str] | None:
@@ -146,6 +145,14 @@ class ChatService:
                 continue
             return provider, model or provider.config.model
         return None
+
+
+def _header_value(name: str) -> str:
+    # Header values are Latin-1 on the wire; a model name may not be. Most
+    # are plain ASCII, which goes as it is without quote()'s own walk.
+    if name.isascii() and name.isprintable() and " " not in name and "%" not in name:
+        return name
+    return quote(name, safe=_HEADER_SAFE)
 
 
 def _worth_a_fallback(exc: GatewayError) -> bool:
