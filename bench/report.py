@@ -24,7 +24,7 @@ def render(r: dict) -> str:
         "",
     ]
     for stream in (False, True):
-        lines += _runs_table(r["runs"], stream)
+        lines += _runs_table(r["runs"], stream, r["settings"]["rounds"])
         lines += _own_cpu(r["runs"], stream)
     lines += _first_event(r["first_event"])
     lines += _forwarding(r["forwarding"])
@@ -42,10 +42,11 @@ def _run(runs: list[dict], target: str, stream: bool, c: int) -> dict | None:
                  and x["c"] == c), None)
 
 
-def _runs_table(runs: list[dict], stream: bool) -> list[str]:
+def _runs_table(runs: list[dict], stream: bool, rounds: int) -> list[str]:
     title = ("streamed chat (SSE, 5 content chunks), whole reply" if stream
              else "plain chat")
-    lines = [f"{title}: wrk, one connection per c; CPU and RSS of the measured server",
+    turns = f", median of {rounds} runs taking turns" if rounds > 1 else ""
+    lines = [f"{title}: wrk, one connection per c{turns}; CPU and RSS of the measured server",
              f"  {'target':<18} {'c':>3} {'req/s':>7} {'xdirect':>7} {'xproxy':>6} "
              f"{'p50 ms':>7} {'p99 ms':>7} {'+p50 ms':>7} {'CPU us/req':>10} {'RSS MB':>6} "
              f"{'errors':>6}"]
