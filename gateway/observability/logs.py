@@ -39,15 +39,13 @@ def _time(record: logging.LogRecord) -> str:
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {"message": record.getMessage()}
     access = getattr(record, "access", None)
     if access is not None:
-        fields.update(access)
-        return fields
+        return {"message": record.getMessage(), **access}
     request_id = current_request_id()
     if request_id is not None:
-        fields["request_id"] = request_id
-    return fields
+        return {"message": record.getMessage(), "request_id": request_id}
+    return {"message": record.getMessage()}
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,9 +53,8 @@ class JsonFormatter(logging.Formatter):
     ``message`` (and ``request_id`` inside a request) for any other record."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"time": _time(record), "level": record.levelname.lower(),
-                                "logger": record.name}
-        line.update(_fields(record))
+        line = {"time": _time(record), "level": record.levelname.lower(), "logger": record.name,
+                **_fields(record)}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return _encode(line).decode()
