@@ -20,7 +20,6 @@ def render(r: dict) -> str:
         f"noise: load average {m['loadavg_start']:.2f} at start; calibration loop "
         f"{m['calibration_start_ms']:.2f} ms at start, {m.get('calibration_end_ms', 0):.2f} ms "
         "at end (same loop, lower is faster)",
-        f"/v1/chat/completions: {r['v1']}",
         "",
     ]
     for stream in (False, True):

@@ -15,7 +15,6 @@ the first. It prints a table and writes it, with the raw numbers as JSON, to
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
@@ -135,16 +134,13 @@ def _run(settings: Settings, profile_svg: Path | None, all_cpus: set[int],
         proxy = start(Server("passthrough", ["bench.passthrough", "--upstream", f"{mock.url}/v1"],
                              "/", gateway_cpus, logs))
         results["gateway_rss_idle_mb"] = rss_mb(gateway.pid)[0]
-        results["v1"] = probe_v1(gateway)
         openai_body = {"model": MODEL, "messages": PROMPT}
         api_chat = Target("gateway /api/chat", gateway, "/api/chat",
                           {"message": "Say hello", "provider": "mock"})
         targets = [Target("direct (mock)", mock, "/v1/chat/completions", openai_body),
-                   Target("pass-through", proxy, "/", openai_body), api_chat]
-        if results["v1"] == "available":
-            targets.append(Target("gateway /v1", gateway, "/v1/chat/completions",
-                                  {"model": f"mock/{MODEL}", "messages": PROMPT}))
-        print(f"bench: {len(targets)} targets, /v1: {results['v1']}", file=sys.stderr)
+                   Target("pass-through", proxy, "/", openai_body), api_chat,
+                   Target("gateway /v1", gateway, "/v1/chat/completions",
+                          {"model": f"mock/{MODEL}", "messages": PROMPT})]
 
         results["runs"] = [run for stream in (False, True) for c in CONCURRENCY
                            for run in taking_turns(targets, stream, c, settings)]
@@ -206,19 +202,6 @@ api_key = "bench-not-a-real-key"
 model = "{MODEL}"
 """)
     return path
-
-
-def probe_v1(gateway: Server) -> str:
-    """Whether the gateway has the OpenAI front door (issue 4) yet."""
-    body = json.dumps({"model": f"mock/{MODEL}", "messages": PROMPT}).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
-    try:
-        conn.request("POST", "/v1/chat/completions", body,
-                     {"Content-Type": "application/json"})
-        status = conn.getresponse().status
-    finally:
-        conn.close()
-    return "available" if status == 200 else f"not available (HTTP {status})"
 
 
 def measure(target: Target, stream: bool, connections: int, settings: Settings,
