@@ -130,8 +130,33 @@ def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Respon
     return error_response(request, shown.status_code, shown.kind, exc.message, headers=exc.headers)
 
 
+# msgspec names the object, not the field, in these two.
+_FIELD_PROBLEMS = {"Object missing required field `": "missing required field",
+                   "Object contains unknown field `": "unknown field"}
+
+
+def _named_field(entry: Any) -> Any:
+    """A body problem with the field it is about as its ``key``.
+
+    For the body as a whole, Litestar gives its handler parameter (``data``)
+    and a route reading the body itself gives none; for a missing or unknown
+    field msgspec gives the enclosing object's path and the field's name in
+    the message.
+    """
+    if not isinstance(entry, dict) or entry.get("source") != "body":
+        return entry
+    key = entry.get("key") or ""
+    where = "" if key == "data" else key
+    message = str(entry.get("message", "invalid"))
+    for prefix, short in _FIELD_PROBLEMS.items():
+        if message.startswith(prefix):
+            field = message[len(prefix):].rstrip("`")
+            return {**entry, "key": f"{where}.{field}" if where else field, "message": short}
+    return {**entry, "key": where or "body", "message": message}
+
+
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    extra = exc.extra if isinstance(exc.extra, list) else None
+    extra = [_named_field(e) for e in exc.extra] if isinstance(exc.extra, list) else None
     fields = [e for e in extra or [] if isinstance(e, dict) and e.get("key")]
     if fields:
         message = "; ".join(f"{e['key']}: {e.get('message', 'invalid')}" for e in fields)

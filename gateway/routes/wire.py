@@ -64,27 +64,12 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
                          "The body is empty; send a JSON object") from None
 
 
-# msgspec names the object, not the field, in these two.
-_FIELD_PROBLEMS = {"Object missing required field `": "missing required field",
-                   "Object contains unknown field `": "unknown field"}
-
-
 def invalid_body(exc: msgspec.ValidationError) -> ValidationException:
-    """msgspec's ``problem - at `$.a[0].b``` as a 400 whose ``key`` names the field.
-
-    Rendered by the app's handler like Litestar's own body errors: the
-    detail is ``a[0].b: problem``, and under ``/v1`` the field is OpenAI's
-    ``param``.
-    """
+    """msgspec's ``problem - at `$.a[0].b``` as a 400 about the field ``a[0].b``,
+    rendered by the app's handler like Litestar's own body errors."""
     problem, _, where = str(exc).partition(" - at `$")
-    key = where.rstrip("`").lstrip(".")
-    for prefix, short in _FIELD_PROBLEMS.items():
-        if problem.startswith(prefix):
-            field = problem[len(prefix):].rstrip("`")
-            key, problem = (f"{key}.{field}" if key else field), short
-    key = key or "body"
-    return ValidationException(f"{key}: {problem}",
-                               extra=[{"key": key, "message": problem, "source": "body"}])
+    return ValidationException(problem, extra=[
+        {"key": where.rstrip("`").lstrip("."), "message": problem, "source": "body"}])
 
 
 def body_schema(type_: type, description: str) -> RequestBody:

@@ -250,6 +250,16 @@ async def test_pull_without_a_model_name_is_400(client, upstream, body):
     assert not route.called
 
 
+async def test_pull_body_errors_name_the_field_not_the_handler_parameter(client):
+    missing = await client.post("/api/providers/ollama/pull", json={})
+    unknown = await client.post("/api/providers/ollama/pull", json={"model": "x", "force": 1})
+    listed = await client.post("/api/providers/ollama/pull", json=["llama3.2"])
+
+    assert missing.json()["detail"] == "model: missing required field"
+    assert unknown.json()["detail"] == "force: unknown field"
+    assert listed.json()["detail"] == "body: Expected `object`, got `array`"
+
+
 async def test_pull_of_a_name_ollama_rejects_is_400_with_its_text(client, upstream):
     upstream.post(f"{NATIVE}/api/pull").respond(400, json={"error": "invalid model name"})
 
