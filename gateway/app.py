@@ -41,7 +41,6 @@ def create_app(path: str | Path | None = None) -> Litestar:
     keys = load_keys(config)
     plugins = PluginHost(config)
     providers = build_providers(config, plugins)
-
     chat = ChatService(plugins.hook, providers)
 
     routes = core_routes(config, chat)

@@ -4,10 +4,11 @@ Every chat passes through here, so the routes skip the parts of Litestar's
 request and response handling that cost the most per request: the handler
 signature (a signature model, header parsing to read the body) and the
 response objects (``Response`` -> ``ASGIResponse``). Those were a third of
-the instructions the gateway added to a plain chat. A chat handler
-takes no parameters and returns an ASGI app that reads the body itself;
-Litestar still routes the request, runs its guards and middleware (CORS,
-cancellation on hang-up) and renders what the app raises.
+the instructions the gateway added to a plain chat. A chat handler takes
+no parameters and returns an ASGI app that reads the body itself; Litestar
+still routes the request, runs its guards and CORS and renders what the app
+raises, and the gateway's own wrappers (request id, metrics, access log,
+hang-ups) see it like any other request.
 
 Since the body is no handler parameter, :func:`body_schema` documents it.
 """
@@ -36,7 +37,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     for name, value in scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
-                raise _TooLarge()
+                raise _too_large()
             break
     message = await receive()
     body = message.get("body", b"")
@@ -44,11 +45,11 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         message = await receive()
         body += message.get("body", b"")
     if len(body) > limit:
-        raise _TooLarge()
+        raise _too_large()
     return body
 
 
-def _TooLarge() -> HTTPException:
+def _too_large() -> HTTPException:
     # Rendered with the limit in words by the app's handler for 413.
     return HTTPException(status_code=413)
 
