@@ -4,13 +4,14 @@ import pytest
 
 from gateway_prompt_guard.redact import redact
 
-# Made-up keys in each vendor's format; none of them is real.
+# Made-up keys in each vendor's format; none of them is real. Each is written
+# in two parts so that secret scanners do not take the file for a leak.
 FAKE_KEYS = {
     "openai": "sk-" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7dE9fG1hJ3",
     "openai project": "sk-proj-" + "Xy7_Zw8-Vu9Ts0Rq1Po2Nm3Lk4Ji5Hg6Fe7Dc8Ba9",
     "anthropic": "sk-ant-api03-" + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8L9z0",
     "groq": "gsk_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3X4y5Z6",
-    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "aws": "AKIA" + "IOSFODNN7EXAMPLE",
     "github": "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
     "google": "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
 }
@@ -53,7 +54,7 @@ def test_email_addresses_are_masked(address):
     "the secret to success is 10000 hours of deliberate practice",
     "secret: correcthorsebatterystaple",
     "commit 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a fixed it",
-    "a task-0123456789abcdefghijklm ticket",
+    "a task-" + "0123456789abcdefghijklm ticket",
     "my_api_key = os.environ['OPENAI_API_KEY']",
     "decorate with @functools.cache, mail root@localhost",
     "AKIA is not a key on its own, nor is AKIA123",
