@@ -44,8 +44,8 @@ def gateway_routes(config, providers):
     and the gateway renders them.
 
     Every route gets the gateway's protections without opting in: API keys,
-    the request body limit, and cancellation when the client hangs up (from
-    when the route has read the request body on, so read it first). When
+    the request body limit, and cancellation when the client hangs up (heard
+    once the route has read the request body, so read it first). When
     keys are configured, a route needs a *user* key (an admin key also works)
     unless it declares another scope in its ``opt``:
     ``opt={"scope": "admin"}`` for anything that changes the gateway or its
