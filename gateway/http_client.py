@@ -116,15 +116,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise
         finally:
             request_record().waited_on_transport(perf_counter() - start)
-        return httpx.Response(
-            response.status, headers=response.raw_headers,
-            stream=_ResponseStream(response, request, self._slots.release), request=request,
+        stream = _ResponseStream(response, request, self._slots.release)
+        reply = httpx.Response(
+            response.status, headers=response.raw_headers, stream=stream, request=request,
             extensions={"http_version": b"HTTP/1.1",
                         "reason_phrase": (response.reason or "").encode()},
         )
+        stream.owner = reply
+        return reply
 
     async def aclose(self) -> None:
         await self._session.close()
+
+
+_CLOSED = httpx.ByteStream(b"")
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -133,6 +138,8 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._response = response
         self._request = request
         self._release_slot: Callable[[], None] | None = release_slot
+        # The httpx response this stream is the body of.
+        self.owner: httpx.Response | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
@@ -157,3 +164,9 @@ class _ResponseStream(httpx.AsyncByteStream):
         if self._release_slot is not None:
             self._release_slot()
             self._release_slot = None
+        if self.owner is not None:
+            # httpx wraps this stream in one that refers back to the response:
+            # a cycle that left every reply for the garbage collector to find
+            # (see gateway.app.settle_memory). A closed response reads from
+            # its stream no more.
+            self.owner.stream, self.owner = _CLOSED, None

@@ -4,9 +4,11 @@ against real sockets, since respx replaces the transport."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
+import weakref
 
 import msgspec
 
@@ -164,3 +166,30 @@ async def test_credentials_in_base_url_reach_the_upstream_as_basic_auth():
 
     assert models == []
     assert seen == [b"Basic Z3c6cHc="]  # base64 of "gw:pw"
+
+
+async def test_a_reply_read_or_closed_is_freed_without_waiting_for_the_garbage_collector():
+    # A reference cycle in every reply kept the garbage collector busy.
+    async def upstream(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"data":[]}'})
+
+    with serve_in_thread(upstream) as url:
+        provider = OpenAIProvider("vllm", OpenAIConfig(base_url=url + "/v1"))
+        await provider.start()
+        gc.disable()
+        try:
+            read = await provider.client.get(provider.url("/models"))
+            async with provider.client.stream("GET", provider.url("/models")) as streamed:
+                await streamed.aread()
+            replies = [weakref.ref(read), weakref.ref(streamed)]
+            del read, streamed
+            alive = [reply() is not None for reply in replies]
+        finally:
+            gc.enable()
+            await provider.close()
+
+    assert alive == [False, False]
