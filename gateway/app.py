@@ -92,15 +92,26 @@ def app_from_env() -> Litestar:
     return app
 
 
-def settle_memory() -> None:
-    """Exempt everything built so far (modules, the app, its routes) from the
-    garbage collector, for a server process about to take requests.
+# A chat in flight holds a few hundred objects the collector tracks
+# (coroutines, closures, headers) and leaves none behind in reference cycles
+# (see gateway/http_client.py), so the youngest generation is mostly live
+# requests: at the default threshold of 700 it was walked every twenty chats
+# at 64 at a time, and what survived again in the next generation, 10 % of a
+# chat's CPU time. At ten times that, collections take 1 %.
+_YOUNGEST_THRESHOLD = 7000
 
-    Each collection would otherwise walk those objects again, though they
-    live as long as the process.
+
+def settle_memory() -> None:
+    """Tune the garbage collector for a server process about to take requests.
+
+    Everything built so far (modules, the app, its routes) is exempted from
+    collection, which would otherwise walk those objects again though they
+    live as long as the process, and the youngest generation is collected
+    less often.
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(_YOUNGEST_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def build_providers(config: Config, plugins: PluginHost) -> dict[str, Provider]:
