@@ -26,17 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .mock_upstream import MODEL
-from .run import PROMPT, RESULTS, write_config
+from .run import API_CHAT_BODY, OPENAI_BODY, RESULTS, V1_BODY, write_config
 from .servers import ROOT, Server
 
 CONCURRENCY = 64
 # Chats in the short batch; it also warms up every code path.
 BASE_CHATS = 200
 TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "pass-through": ("/", {"model": MODEL, "messages": PROMPT}),
-    "gateway /api/chat": ("/api/chat", {"message": "Say hello", "provider": "mock"}),
-    "gateway /v1": ("/v1/chat/completions", {"model": f"mock/{MODEL}", "messages": PROMPT}),
+    "pass-through": ("/", OPENAI_BODY),
+    "gateway /api/chat": ("/api/chat", API_CHAT_BODY),
+    "gateway /v1": ("/v1/chat/completions", V1_BODY),
 }
 
 

@@ -37,6 +37,11 @@ from .servers import ROOT, Server
 RESULTS = ROOT / "bench" / "results"
 CONCURRENCY = (1, 16, 64)
 PROMPT = [{"role": "user", "content": "Say hello"}]
+# The plain chat each target is sent: OpenAI's shape (the mock, the
+# pass-through), the gateway's own API, and the gateway's /v1.
+OPENAI_BODY = {"model": MODEL, "messages": PROMPT}
+API_CHAT_BODY = {"message": "Say hello", "provider": "mock"}
+V1_BODY = {"model": f"mock/{MODEL}", "messages": PROMPT}
 
 
 @dataclass
@@ -134,13 +139,10 @@ def _run(settings: Settings, profile_svg: Path | None, all_cpus: set[int],
         proxy = start(Server("passthrough", ["bench.passthrough", "--upstream", f"{mock.url}/v1"],
                              "/", gateway_cpus, logs))
         results["gateway_rss_idle_mb"] = rss_mb(gateway.pid)[0]
-        openai_body = {"model": MODEL, "messages": PROMPT}
-        api_chat = Target("gateway /api/chat", gateway, "/api/chat",
-                          {"message": "Say hello", "provider": "mock"})
-        targets = [Target("direct (mock)", mock, "/v1/chat/completions", openai_body),
-                   Target("pass-through", proxy, "/", openai_body), api_chat,
-                   Target("gateway /v1", gateway, "/v1/chat/completions",
-                          {"model": f"mock/{MODEL}", "messages": PROMPT})]
+        api_chat = Target("gateway /api/chat", gateway, "/api/chat", API_CHAT_BODY)
+        targets = [Target("direct (mock)", mock, "/v1/chat/completions", OPENAI_BODY),
+                   Target("pass-through", proxy, "/", OPENAI_BODY), api_chat,
+                   Target("gateway /v1", gateway, "/v1/chat/completions", V1_BODY)]
 
         results["runs"] = [run for stream in (False, True) for c in CONCURRENCY
                            for run in taking_turns(targets, stream, c, settings)]

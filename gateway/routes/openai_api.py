@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import get, post
 from litestar.datastructures import State
-from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Operation
@@ -28,7 +27,15 @@ from ..error_handlers import UPSTREAM_FAILURES, documented_errors, openai_error
 from ..errors import GatewayError, ModelNotFound
 from ..providers import Provider
 from ..types import ChatChunk, ChatRequest, ChatResponse, Message, SafeName
-from .wire import body_schema, decode_body, invalid_body, read_body, send_events, send_json
+from .wire import (
+    body_schema,
+    decode_body,
+    invalid_body,
+    invalid_field,
+    read_body,
+    send_events,
+    send_json,
+)
 
 log = logging.getLogger("gateway")
 
@@ -232,12 +239,5 @@ def _resolve(service: ChatService, default_provider: str, model: str) -> tuple[P
         provider_id, name = default_provider, model
     provider = service.provider(provider_id)
     if not name:
-        raise _invalid("model", f"{model!r} names a provider but no model")
+        raise invalid_field("model", f"{model!r} names a provider but no model")
     return provider, name
-
-
-def _invalid(param: str, problem: str) -> ValidationException:
-    # Rendered by the app's handler like Litestar's own body errors, with
-    # ``param`` naming the field as OpenAI's errors do.
-    return ValidationException(f"{param}: {problem}",
-                               extra=[{"key": param, "message": problem, "source": "body"}])

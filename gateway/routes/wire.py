@@ -66,11 +66,15 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
 
 
 def invalid_body(exc: msgspec.ValidationError) -> ValidationException:
-    """msgspec's ``problem - at `$.a[0].b``` as a 400 about the field ``a[0].b``,
-    rendered by the app's handler like Litestar's own body errors."""
+    """msgspec's ``problem - at `$.a[0].b``` as a 400 about the field ``a[0].b``."""
     problem, _, where = str(exc).partition(" - at `$")
-    return ValidationException(problem, extra=[
-        {"key": where.rstrip("`").lstrip("."), "message": problem, "source": "body"}])
+    return invalid_field(where.rstrip("`").lstrip("."), problem)
+
+
+def invalid_field(key: str, problem: str) -> ValidationException:
+    """A 400 about the body's field ``key`` (``""``: the body as a whole),
+    rendered by the app's handler like Litestar's own body errors."""
+    return ValidationException(problem, extra=[{"key": key, "message": problem, "source": "body"}])
 
 
 def body_schema(type_: type, description: str) -> RequestBody:
