@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 
@@ -25,21 +25,25 @@ _encode = msgspec.json.Encoder().encode
 _second: tuple[int, str] = (-1, "")
 
 
-def _time(record: logging.LogRecord) -> str:
-    """``record.created`` in ISO 8601, UTC, to the millisecond."""
+def _timestamp(created: float) -> str:
+    """``created`` (:func:`time.time` seconds) in ISO 8601, UTC, to the millisecond."""
     global _second
     # Formatting a datetime was a fifth of the access line's cost; the part
     # up to the second changes once a second.
-    second, millis = divmod(int(record.created * 1000), 1000)
+    second, millis = divmod(int(created * 1000), 1000)
     if _second[0] != second:
         _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     return f"{_second[1]}.{millis:03d}+00:00"
 
 
+def _text_line(created: float, level: str, logger: str, fields: dict[str, Any]) -> str:
+    message = fields.pop("message", "")
+    pairs = " ".join(f"{k}={v if isinstance(v, str) else _encode(v).decode()}"
+                     for k, v in fields.items())
+    return f"{_timestamp(created)} {level} {logger} {message} {pairs}".rstrip()
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    access = getattr(record, "access", None)
-    if access is not None:
-        return {"message": record.getMessage(), **access}
     request_id = current_request_id()
     if request_id is not None:
         return {"message": record.getMessage(), "request_id": request_id}
@@ -47,26 +51,22 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", ...}``: the access line's fields, or
-    ``message`` (and ``request_id`` inside a request) for any other record."""
+    """``{"time", "level", "logger", "message"}``, and ``request_id`` inside
+    a request."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": _time(record), "level": record.levelname.lower(), "logger": record.name,
-                **_fields(record)}
+        fields = _fields(record)
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return _encode(line).decode()
+            fields["exception"] = self.formatException(record.exc_info)
+        return _encode({"time": _timestamp(record.created), "level": record.levelname.lower(),
+                        "logger": record.name, **fields}).decode()
 
 
 class TextFormatter(logging.Formatter):
     """``time LEVEL logger message key=value ...``"""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = _fields(record)
-        message = fields.pop("message", "")
-        pairs = " ".join(f"{k}={v if isinstance(v, str) else _encode(v).decode()}"
-                         for k, v in fields.items())
-        line = f"{_time(record)} {record.levelname} {record.name} {message} {pairs}".rstrip()
+        line = _text_line(record.created, record.levelname, record.name, _fields(record))
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -76,12 +76,46 @@ def _formatter(config: LoggingConfig) -> type[logging.Formatter]:
     return JsonFormatter if config.format == "json" else TextFormatter
 
 
+class _AccessOutput:
+    """Where access lines go: the gateway handler's stream, in its format.
+
+    The line is written to the stream, not logged: a record, the handler's
+    lock and a formatter cost a chat as much as its Prometheus updates, for
+    the one line every request writes.
+    """
+
+    __slots__ = ("stream", "text")
+
+    def __init__(self, stream: TextIO, text: bool) -> None:
+        self.stream = stream
+        self.text = text
+
+    def write(self, fields: dict[str, Any]) -> None:
+        created = time.time()
+        if self.text:
+            line = _text_line(created, "INFO", ACCESS_LOGGER, fields)
+        else:
+            line = _encode({"time": _timestamp(created), "level": "info",
+                            "logger": ACCESS_LOGGER, **fields}).decode()
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            # stderr closed, or its reader gone: the request must not fail
+            # for its log line, and there is nowhere left to say so.
+            pass
+
+
+_access: _AccessOutput | None = None
+
+
 def configure_logging(config: LoggingConfig) -> None:
     """Send the ``gateway`` loggers to stderr in the configured format and level.
 
     Replaces what an earlier call set up, so building a second app in the
     same process does not double every line.
     """
+    global _access
     logger = logging.getLogger("gateway")
     for handler in list(logger.handlers):
         if handler.get_name() == _HANDLER_NAME:
@@ -91,6 +125,7 @@ def configure_logging(config: LoggingConfig) -> None:
     handler.setFormatter(_formatter(config)())
     logger.addHandler(handler)
     logger.setLevel(config.level.upper())
+    _access = _AccessOutput(handler.stream, text=config.format == "text")
 
 
 def uvicorn_log_config(config: LoggingConfig) -> dict[str, Any]:
@@ -113,11 +148,15 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 def log_access(scope: Any, path: str, route: str, status: int, seconds: float,
                record: RequestRecord, bodies: bool) -> None:
     """Write the request's access line; call only when INFO is enabled."""
+    if _access is None:
+        return
     call, response = record.call, record.response
     client = scope.get("client")
+    method = scope["method"]
     line: dict[str, Any] = {
+        "message": f"{method} {path} {status}",
         "request_id": record.request_id,
-        "method": scope["method"],
+        "method": method,
         "path": path,
         "route": route,
         "status": status,
@@ -141,8 +180,4 @@ def log_access(scope: Any, path: str, route: str, status: int, seconds: float,
         line["messages"] = call.request.messages
         if response is not None:
             line["reply"] = response.text
-    # makeRecord + handle is what info() does, less the stack walk that finds
-    # the calling line: a known place, and a fifth of the line's cost.
-    access_log.handle(access_log.makeRecord(
-        ACCESS_LOGGER, logging.INFO, __file__, 0, "%s %s %s", (scope["method"], path, status),
-        None, extra={"access": line}))
+    _access.write(line)

@@ -1,5 +1,7 @@
 """The access log: one JSON line per request, no prompts unless asked, never keys."""
 
+import io
+import sys
 import textwrap
 
 import msgspec
@@ -150,3 +152,17 @@ async def test_other_log_lines_inside_a_request_carry_its_id(write_config, upstr
     [line] = [x for x in lines if x["logger"] == "gateway.chatty"]
     assert line == {"time": line["time"], "level": "warning", "logger": "gateway.chatty",
                     "message": "about to call openai", "request_id": "req-1"}
+
+
+async def test_a_request_is_answered_when_stderr_no_longer_takes_lines(write_config, upstream,
+                                                                       models, monkeypatch):
+    class ReaderGone(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stderr", ReaderGone())
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion(REPLY))
+
+    reply = await chat(write_config(config()))
+
+    assert (reply.status_code, reply.json()["response"]) == (200, REPLY)
