@@ -83,7 +83,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # The same certificate store as httpx's own transport.
             ssl=httpx.create_ssl_context(),
         )
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        # Keeps no cookies either, for the reason UpstreamClient gives.
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                              cookie_jar=aiohttp.DummyCookieJar())
         # One slot per connection in use, held until the reply is read or closed.
         self._slots = asyncio.Semaphore(limits.max_connections or 2**31)
 
