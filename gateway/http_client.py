@@ -93,11 +93,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         timeout = request.extensions.get("timeout", {})
         connect = timeout.get("connect")
         start = perf_counter()
-        try:
-            async with asyncio.timeout(timeout.get("pool")):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no connection came free in time", request=request) from None
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(timeout.get("pool")):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no connection came free in time", request=request) from None
+        else:
+            # A free slot is taken without waiting: no timer to set and cancel.
+            await self._slots.acquire()
         url = request.url
         if url.userinfo:
             # httpx has turned it into an Authorization header already, and
