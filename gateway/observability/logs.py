@@ -9,6 +9,7 @@ reads one format.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Any, TextIO
 
@@ -80,8 +81,8 @@ class _AccessOutput:
     """Where access lines go: the gateway handler's stream, in its format.
 
     The line is written to the stream, not logged: a record, the handler's
-    lock and a formatter cost a chat as much as its Prometheus updates, for
-    the one line every request writes.
+    lock and a formatter cost a chat more than all its Prometheus updates,
+    for the one line every request writes.
     """
 
     __slots__ = ("stream", "text")
@@ -106,7 +107,8 @@ class _AccessOutput:
             pass
 
 
-_access: _AccessOutput | None = None
+# Replaced by configure_logging, which every app runs before it serves a request.
+_access = _AccessOutput(sys.stderr, text=False)
 
 
 def configure_logging(config: LoggingConfig) -> None:
@@ -148,8 +150,6 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 def log_access(scope: Any, path: str, route: str, status: int, seconds: float,
                record: RequestRecord, bodies: bool) -> None:
     """Write the request's access line; call only when INFO is enabled."""
-    if _access is None:
-        return
     call, response = record.call, record.response
     client = scope.get("client")
     method = scope["method"]
