@@ -9,6 +9,7 @@ reads one format.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -37,10 +38,22 @@ def _timestamp(created: float) -> str:
     return f"{_second[1]}.{millis:03d}+00:00"
 
 
+# A value left bare in the text format; anything else is written as a JSON
+# string, so that a client's path or model name cannot end the line and
+# forge the next one, or blur where one value ends.
+_BARE = re.compile(r'[^\s"=\\\x00-\x1f\x7f]+')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text_value(value: Any) -> str:
+    if isinstance(value, str) and _BARE.fullmatch(value):
+        return value
+    return _encode(value).decode()
+
+
 def _text_line(created: float, level: str, logger: str, fields: dict[str, Any]) -> str:
-    message = fields.pop("message", "")
-    pairs = " ".join(f"{k}={v if isinstance(v, str) else _encode(v).decode()}"
-                     for k, v in fields.items())
+    message = _CONTROL.sub(lambda char: f"\\x{ord(char[0]):02x}", fields.pop("message", ""))
+    pairs = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
     return f"{_timestamp(created)} {level} {logger} {message} {pairs}".rstrip()
 
 

@@ -125,6 +125,15 @@ async def test_text_format_writes_readable_lines(write_config, upstream, models,
     assert line.endswith(" tokens_in=12 tokens_out=3 tokens_estimated=false client=testclient")
 
 
+async def test_a_path_cannot_forge_a_text_line(write_config, models, capsys):
+    async with gateway_client(write_config(config('[logging]\nformat = "text"\n'))) as client:
+        await client.get("/x%0A2026-01-01T00:00:00.000+00:00 INFO gateway.access GET /admin 200")
+
+    [line] = [x for x in capsys.readouterr().err.splitlines() if "gateway.access" in x]
+    assert " INFO gateway.access GET /x\\x0a2026-01-01T00:00:00.000+00:00 INFO " in line
+    assert ' path="/x\\n2026-01-01T00:00:00.000+00:00 INFO gateway.access GET /admin 200" ' in line
+
+
 async def test_level_warning_turns_the_access_log_off(write_config, upstream, models, capsys):
     upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
 
