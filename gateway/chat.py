@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from time import perf_counter
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ T = TypeVar("T")
 PROVIDER_HEADER = "X-Gateway-Provider"
 MODEL_HEADER = "X-Gateway-Model"
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7f) if chr(c) != "%")
+_HEADER_PLAIN = re.compile(f"[{re.escape(_HEADER_SAFE)}]*")
 
 
 class ChatCall(msgspec.Struct, kw_only=True):
@@ -150,7 +152,7 @@ class ChatService:
 def _header_value(name: str) -> str:
     # Header values are Latin-1 on the wire; a model name may not be. Most
     # are plain ASCII, which goes as it is without quote()'s own walk.
-    if name.isascii() and name.isprintable() and " " not in name and "%" not in name:
+    if _HEADER_PLAIN.fullmatch(name):
         return name
     return quote(name, safe=_HEADER_SAFE)
 

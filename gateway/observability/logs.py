@@ -1,9 +1,10 @@
 """Log output: one JSON object (or one readable line) per record, and the
 access log line written for every request.
 
-Everything the gateway logs goes through the ``gateway`` logger; ``gateway
-serve`` points uvicorn's own loggers at the same format, so a log shipper
-reads one format.
+Everything the gateway logs goes through the ``gateway`` logger, save the
+access line, which is written straight to that logger's stream in the same
+format (see :class:`_AccessOutput`); ``gateway serve`` points uvicorn's own
+loggers at the same format, so a log shipper reads one format.
 """
 
 from __future__ import annotations
