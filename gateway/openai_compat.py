@@ -39,7 +39,17 @@ class _ModelList(msgspec.Struct):
     data: list[ModelInfo]
 
 
+class _ErrorEvent(msgspec.Struct):
+    """What an error event in a stream may hold: OpenAI's ``{"error": ...}``,
+    or vLLM's ``{"object": "error", "message": ...}``."""
+
+    error: Any = None
+    object: Any = None
+    message: Any = None
+
+
 _decode_models = msgspec.json.Decoder(_ModelList).decode
+_decode_error_event = msgspec.json.Decoder(_ErrorEvent).decode
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -107,7 +117,7 @@ class OpenAICompatibleProvider(Provider):
         response = await self._send("POST", "/chat/completions", self.request_body(request))
         try:
             return _decode_response(response.content)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise BadUpstreamReply(
                 f"{self.name} sent a chat reply the gateway cannot read: {exc}"
             ) from None
@@ -129,8 +139,13 @@ class OpenAICompatibleProvider(Provider):
                 if data == b"[DONE]":
                     return
                 try:
+                    # Every field of a chunk is optional, so an error event
+                    # would decode as an empty chunk. The key is searched for
+                    # first: inside a string the quotes would be escaped.
+                    if b'"error"' in data:
+                        self._raise_error_event(data, response.request)
                     yield _decode_chunk(data)
-                except msgspec.DecodeError as exc:
+                except (msgspec.DecodeError, RecursionError) as exc:
                     raise BadUpstreamReply(
                         f"{self.name} sent a stream chunk the gateway cannot read: {exc}"
                     ) from None
@@ -147,11 +162,24 @@ class OpenAICompatibleProvider(Provider):
             # the upstream connection, which stops the upstream's work.
             await response.aclose()
 
+    def _raise_error_event(self, data: bytes, request: httpx.Request) -> None:
+        event = _decode_error_event(data)
+        if event.error is not None:
+            error = event.error
+        elif event.object == "error":
+            error = event.message
+        else:
+            return  # a chunk that merely mentions "error"
+        if isinstance(error, dict):
+            error = error.get("message") or error
+        text = _redacted(str(error), request)
+        raise UpstreamError(f"{self.name} reported an error in its stream: {text}")
+
     async def list_models(self) -> list[ModelInfo]:
         response = await self._send("GET", "/models")
         try:
             return _decode_models(response.content).data
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise BadUpstreamReply(
                 f"{self.name} sent a model list the gateway cannot read: {exc}"
             ) from None
@@ -181,6 +209,16 @@ class OpenAICompatibleProvider(Provider):
             raise self.status_error(response)
         return response
 
+    def error_detail(self, response: httpx.Response) -> str:
+        """The human text of an upstream error reply, in OpenAI's or Ollama's shape.
+
+        Credentials the request carried are blanked out: some upstreams echo
+        the key they were sent, and this text is shown to the gateway's
+        clients. An override of :meth:`status_error` should build its
+        messages from this, not from the reply itself.
+        """
+        return _redacted(_error_text(response), response.request)
+
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
         """The gateway error for a request that got no usable HTTP answer."""
         where = self.config.shown_base_url()
@@ -201,7 +239,7 @@ class OpenAICompatibleProvider(Provider):
 
     def status_error(self, response: httpx.Response) -> GatewayError:
         """The gateway error for an upstream answer with status >= 400."""
-        detail = upstream_error_message(response)
+        detail = self.error_detail(response)
         status = response.status_code
         if status == 404:
             return ModelNotFound(f"{self.name}: {detail}")
@@ -243,15 +281,10 @@ async def _sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
 
 
-def upstream_error_message(response: httpx.Response) -> str:
-    """The human text of an upstream error body, in OpenAI's or Ollama's shape.
-
-    Credentials the request carried are blanked out: some upstreams echo the
-    key they were sent, and this text is shown to the gateway's clients.
-    """
-    text = _error_text(response)
+def _redacted(text: str, request: httpx.Request) -> str:
+    """``text`` with the credentials ``request`` carried blanked out."""
     for name in _CREDENTIAL_HEADERS:
-        value = response.request.headers.get(name, "")
+        value = request.headers.get(name, "")
         # Both "Bearer <key>" and the bare key.
         for secret in (value, value.partition(" ")[2]):
             if secret:
@@ -262,7 +295,7 @@ def upstream_error_message(response: httpx.Response) -> str:
 def _error_text(response: httpx.Response) -> str:
     try:
         body = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         text = response.text.strip()
         return text[:500] or response.reason_phrase
     error = body.get("error") if isinstance(body, dict) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import msgspec
@@ -46,7 +46,7 @@ class OllamaConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
     timeout: float = 300.0
     # Seconds a whole pull may take. Multi-GB models need many minutes, and
     # Ollama sends nothing at all while it verifies what it downloaded.
-    pull_timeout: float = 1800.0
+    pull_timeout: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
     # Some models served by Ollama reject max_tokens, so it is dropped unless
     # this is set.
     keep_max_tokens: bool = False
@@ -176,6 +176,8 @@ class OllamaProvider(OpenAICompatibleProvider):
 
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
         where = native_url(self.config.shown_base_url())
+        if isinstance(exc, httpx.PoolTimeout):
+            return super().transport_error(exc)  # a full pool, not a slow Ollama
         if isinstance(exc, httpx.ConnectError):
             return UpstreamUnreachable(
                 f"{self.name} is not running at {where} — start it with `ollama serve`"
@@ -195,19 +197,22 @@ class OllamaProvider(OpenAICompatibleProvider):
 
     def status_error(self, response: httpx.Response) -> GatewayError:
         status = response.status_code
-        detail = _error_message(response)
-        if detail is None:
+        if status in (404, 405) and _error_message(response) is None:
             # Not Ollama's JSON error: gin's plain-text "404 page not found"
             # or "405 method not allowed" means base_url points elsewhere.
-            text = response.text.strip()[:200] or response.reason_phrase
             return UpstreamError(
                 f"{self.name} at {native_url(self.config.shown_base_url())} answered "
-                f"{response.request.url.path} with "
-                f"HTTP {status} ({text}); check that `base_url` points at Ollama's /v1"
+                f"{response.request.url.path} with HTTP {status} "
+                f"({self.error_detail(response)[:200]}); "
+                "check that `base_url` points at Ollama's /v1"
             )
         if status == 404:
-            return ModelNotFound(f"{self.name}: {detail} — pull it with {self.pull_route}")
-        return UpstreamError(f"{self.name} answered HTTP {status}: {detail}")
+            return ModelNotFound(
+                f"{self.name}: {self.error_detail(response)} — pull it with {self.pull_route}"
+            )
+        # A request Ollama refuses (a model without tools, an invalid name)
+        # is the client's to fix, not a failure a fallback could mend.
+        return super().status_error(response)
 
     async def _native(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
@@ -221,16 +226,15 @@ class OllamaProvider(OpenAICompatibleProvider):
     def _decode(self, decode: Any, data: bytes | str, what: str) -> Any:
         try:
             return decode(data)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise BadOllamaReply(
                 f"{self.name} sent a {what} the gateway cannot read: {exc}"
             ) from None
 
     def _pull_refused(self, name: str, response: httpx.Response) -> GatewayError:
-        detail = _error_message(response)
-        if response.status_code == 400 and detail is not None:
+        if response.status_code == 400 and _error_message(response) is not None:
             # Ollama checks the name before it starts: the client's to fix.
-            return BadRequest(f"{self.name} cannot pull {name!r}: {detail}")
+            return BadRequest(f"{self.name} cannot pull {name!r}: {self.error_detail(response)}")
         return self.status_error(response)
 
     def _pull_error(self, name: str, error: str) -> str:
@@ -251,7 +255,7 @@ class OllamaProvider(OpenAICompatibleProvider):
 def _error_message(response: httpx.Response) -> str | None:
     try:
         return decode_error(response.content).message
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 

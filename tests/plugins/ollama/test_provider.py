@@ -19,6 +19,9 @@ NATIVE = "http://ollama.test"
      "loading can take longer (raise `timeout` in [providers.ollama])"),
     (httpx.ConnectTimeout("slow"), 504,
      "Ollama at http://ollama.test did not accept a connection within 5 s"),
+    # A full pool is no slow Ollama: no advice to raise the timeout.
+    (httpx.PoolTimeout("full"), 503,
+     "All 100 connections to Ollama are in use and none came free within 5 s; try again later"),
 ])
 async def test_chat_failures_reaching_ollama_say_what_to_do(
     client, upstream, stream, failure, status, detail
@@ -47,18 +50,70 @@ async def test_chat_with_a_model_ollama_lacks_is_404_with_a_hint_to_pull_it(clie
         "detail": "Ollama: model 'llama9' not found — pull it with POST /api/providers/ollama/pull"}
 
 
-@pytest.mark.parametrize(("status", "text"), [
-    (400, "registry.ollama.ai/library/gemma:latest does not support tools"),
-    (500, "timed out waiting for llama-server to start"),
+@pytest.mark.parametrize(("status", "text", "expected"), [
+    (400, "registry.ollama.ai/library/gemma:latest does not support tools",
+     (400, "Ollama rejected the request: {}")),
+    (429, "too many requests", (429, "Ollama is rate limiting requests: {}")),
+    (500, "timed out waiting for llama-server to start", (502, "Ollama answered HTTP 500: {}")),
 ])
-async def test_other_chat_errors_from_ollama_are_502_with_its_message(client, upstream, status, text):
+async def test_chat_errors_from_ollama_keep_their_meaning_and_its_message(
+    client, upstream, status, text, expected
+):
     upstream.post(f"{OLLAMA_URL}/chat/completions").respond(
         status, json={"error": {"message": text, "type": "api_error", "param": None, "code": None}})
 
     reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama"})
 
-    assert reply.status_code == 502
-    assert reply.json()["detail"] == f"Ollama answered HTTP {status}: {text}"
+    assert (reply.status_code, reply.json()["detail"]) == (expected[0], expected[1].format(text))
+
+
+async def test_a_request_ollama_rejects_is_not_retried_on_a_fallback(write_config, upstream):
+    path = write_config(f"""
+[providers.ollama]
+enabled = true
+base_url = "{OLLAMA_URL}"
+fallbacks = ["spare"]
+
+[providers.spare]
+type = "openai"
+base_url = "http://spare.test/v1"
+model = "spare-model"
+""")
+    upstream.post(f"{OLLAMA_URL}/chat/completions").respond(400, json={"error": {
+        "message": "registry.ollama.ai/library/gemma:latest does not support tools"}})
+    spare = upstream.post("http://spare.test/v1/chat/completions")
+
+    async with gateway_client(path) as client:
+        reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama"})
+
+    assert reply.status_code == 400
+    assert reply.json()["detail"] == ("Ollama rejected the request: "
+                                      "registry.ollama.ai/library/gemma:latest does not support tools")
+    assert not spare.called
+
+
+async def test_ollama_error_text_never_shows_the_key_the_gateway_sent(write_config, upstream):
+    # A proxy in front of Ollama that echoes the credentials it refused.
+    path = write_config(f"""
+[providers.ollama]
+enabled = true
+base_url = "{OLLAMA_URL}"
+api_key = "sk-ollama-proxy-1234"
+""")
+    upstream.post(f"{OLLAMA_URL}/chat/completions").respond(
+        401, json={"error": "invalid key: Bearer sk-ollama-proxy-1234"})
+    upstream.post(f"{NATIVE}/api/show").respond(
+        404, json={"error": "no model for key sk-ollama-proxy-1234"})
+
+    async with gateway_client(path) as client:
+        chat = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama"})
+        show = await client.get("/api/providers/ollama/models/llama9")
+
+    assert chat.status_code == 502
+    assert chat.json()["detail"] == ("Ollama refused the gateway's credentials (HTTP 401): "
+                                     "invalid key: [redacted]")
+    assert show.status_code == 404
+    assert "sk-ollama-proxy" not in show.text
 
 
 async def test_health_check_reads_native_tags_so_an_empty_ollama_is_connected(client, upstream):
