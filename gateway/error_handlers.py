@@ -13,7 +13,11 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    SerializationException,
+    ValidationException,
+)
 from litestar.openapi import ResponseSpec
 
 from .errors import GatewayError, ModelNotFound, UnknownProvider
@@ -130,6 +134,10 @@ def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Respon
     return error_response(request, shown.status_code, shown.kind, exc.message, headers=exc.headers)
 
 
+# How the gateway words a body that is missing, or not JSON, on every route.
+EMPTY_BODY = "The body is empty; send a JSON object"
+NOT_JSON = "The body is not valid JSON"
+
 # msgspec names the object, not the field, in these two.
 _FIELD_PROBLEMS = {"Object missing required field `": "missing required field",
                    "Object contains unknown field `": "unknown field"}
@@ -148,6 +156,9 @@ def _named_field(entry: Any) -> Any:
     key = entry.get("key") or ""
     where = "" if key == "data" else key
     message = str(entry.get("message", "invalid"))
+    if key == "data" and message == "'data'":
+        # Litestar's word when a body parameter got no body at all.
+        return {**entry, "key": "body", "message": EMPTY_BODY}
     for prefix, short in _FIELD_PROBLEMS.items():
         if message.startswith(prefix):
             field = message[len(prefix):].rstrip("`")
@@ -172,6 +183,9 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
     )
     detail = exc.detail
+    if isinstance(exc.__cause__, SerializationException):
+        # Litestar reading a body parameter (a plugin's route) that is not JSON.
+        detail = f"{NOT_JSON}: {detail}"
     if exc.status_code == 413:
         limit = request.route_handler.resolve_request_max_body_size()
         detail = f"The request body is larger than this endpoint's limit of {limit} bytes"

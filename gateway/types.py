@@ -14,10 +14,12 @@ import msgspec
 
 # Model names and provider ids end up in upstream URLs and in logs: control
 # characters could forge log lines, and ".." could climb out of the URL path
-# of upstreams that put the model name in it.
+# of upstreams that put the model name in it. The first look-ahead scans the
+# whole name, where "$" would let a final newline through.
+SAFE_NAME_PATTERN = r"^(?![\s\S]*[\x00-\x1f\x7f])(?!.*\.\.)"
+SAFE_NAME_RULE = "1 to 256 characters, with no control characters and no '..'"
 SafeName = Annotated[str, msgspec.Meta(
-    min_length=1, max_length=256, pattern=r"^(?!.*\.\.)[^\x00-\x1f\x7f]+$",
-    description="1 to 256 characters; no control characters and no '..'",
+    min_length=1, max_length=256, pattern=SAFE_NAME_PATTERN, description=SAFE_NAME_RULE,
 )]
 
 

@@ -51,7 +51,8 @@ class ChatMessage(Message, omit_defaults=True):
 
 
 class StreamOptions(msgspec.Struct):
-    include_usage: bool = False
+    # Null is OpenAI's "not set", which clients that send every field use.
+    include_usage: bool | None = None
 
 
 class ChatCompletionRequest(msgspec.Struct, kw_only=True):
@@ -64,7 +65,7 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
 
     model: SafeName
     messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]
-    stream: bool = False
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
     max_tokens: _Positive | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
@@ -128,7 +129,7 @@ def chat_completions_route(service: ChatService, default_provider: str,
             raise invalid_body(exc) from None
         provider, model = _resolve(service, default_provider, body.model)
         request = ChatRequest(
-            model=model, messages=body.messages, stream=body.stream,
+            model=model, messages=body.messages, stream=bool(body.stream),
             max_tokens=body.max_tokens, temperature=body.temperature,
             extra={k: v for k, v in data.items() if k not in _READ},
         )
@@ -139,7 +140,8 @@ def chat_completions_route(service: ChatService, default_provider: str,
             await send_json(send, _encode(response), call.response_headers)
             return
         stream = await service.stream(call)
-        include_usage = body.stream_options is not None and body.stream_options.include_usage
+        options = body.stream_options
+        include_usage = options is not None and options.include_usage is True
         await send_events(send, _events(stream, body.model, include_usage),
                           call.response_headers)
 

@@ -24,7 +24,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, RequestBody
 from litestar.types import Receive, Scope, Send
 
+from ..error_handlers import EMPTY_BODY, NOT_JSON
 from ..errors import BadRequest
+from ..types import SAFE_NAME_PATTERN, SAFE_NAME_RULE
 
 T = TypeVar("T")
 
@@ -61,13 +63,21 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     except msgspec.ValidationError as exc:
         raise invalid_body(exc) from None
     except msgspec.DecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}" if body else
-                         "The body is empty; send a JSON object") from None
+        raise BadRequest(f"{NOT_JSON}: {exc}" if body else EMPTY_BODY) from None
+    except RecursionError:
+        # msgspec's own limit on nesting, reached within free-form fields.
+        raise BadRequest("The body is nested too deeply") from None
+
+
+# msgspec states a pattern a name failed to match as the regular expression.
+_UNSAFE_NAME = f"Expected `str` matching regex {SAFE_NAME_PATTERN!r}"
 
 
 def invalid_body(exc: msgspec.ValidationError) -> ValidationException:
     """msgspec's ``problem - at `$.a[0].b``` as a 400 about the field ``a[0].b``."""
     problem, _, where = str(exc).partition(" - at `$")
+    if problem == _UNSAFE_NAME:
+        problem = f"Expected a name of {SAFE_NAME_RULE}"
     return invalid_field(where.rstrip("`").lstrip("."), problem)
 
 

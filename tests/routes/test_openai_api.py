@@ -191,6 +191,69 @@ async def test_upstream_breaking_mid_stream_ends_with_an_openai_error_event(clie
     assert "cannot read" in error["message"]
 
 
+@pytest.mark.parametrize("error_event", [
+    '{"error": {"message": "upstream overloaded", "type": "server_error", "code": null}}',
+    '{"object": "error", "message": "upstream overloaded", "type": "BadRequestError", "code": 400}',
+])
+async def test_an_error_event_mid_stream_reaches_the_client_with_its_message(
+    client, upstream, error_event
+):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions"), chunk("Hel"), error_event)
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True})
+
+    data = events(reply)
+    assert [msgspec.json.decode(d)["choices"][0]["delta"] for d in data[:-1]] == [
+        {"content": "Hel"}]
+    assert msgspec.json.decode(data[-1])["error"]["message"] == (
+        "OpenAI reported an error in its stream: upstream overloaded")
+
+
+async def test_an_error_event_before_the_first_chunk_lets_a_fallback_answer(write_config, upstream):
+    path = write_config(BASE_CONFIG + 'fallbacks = ["spare"]\n\n[providers.spare]\ntype = "openai"\n'
+                        'base_url = "http://spare.test/v1"\nmodel = "spare-model"\n')
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions"),
+             '{"error": {"message": "model is loading, try later"}}')
+    spare = upstream.post("http://spare.test/v1/chat/completions")
+    streamed(spare, chunk("Hi"), chunk(finish="stop"), "[DONE]")
+
+    async with gateway_client(path) as client:
+        reply = await client.post("/v1/chat/completions", json={
+            "model": "openai/gpt-4o-mini", "messages": HI, "stream": True})
+
+    # The error is heard before anything was sent, so the fallback answers.
+    assert reply.status_code == 200
+    assert reply.headers["x-gateway-provider"] == "spare"
+    assert events(reply)[-1] == "[DONE]"
+    assert spare.call_count == 1
+
+
+async def test_an_error_event_before_the_first_chunk_gets_a_real_status(client, upstream):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions"),
+             '{"error": {"message": "model is loading, try later"}}')
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True})
+
+    assert reply.status_code == 502
+    assert reply.json()["error"]["message"] == (
+        "OpenAI reported an error in its stream: model is loading, try later")
+
+
+async def test_a_chunk_whose_text_is_error_is_an_ordinary_chunk(client, upstream):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions"),
+             chunk("error"), chunk(' "error": none'), chunk(finish="stop"), "[DONE]")
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True})
+
+    data = events(reply)
+    assert data[-1] == "[DONE]"
+    assert [msgspec.json.decode(d)["choices"][0]["delta"].get("content") for d in data[:-1]] == [
+        "error", ' "error": none', None]
+
+
 async def test_stream_failing_before_the_first_chunk_gets_a_real_status(client, upstream):
     upstream.post(f"{OPENAI_URL}/chat/completions").respond(
         404, json={"error": {"message": "The model `nope` does not exist"}})
@@ -216,7 +279,7 @@ async def test_stream_failing_before_the_first_chunk_gets_a_real_status(client, 
     ({"presence_penalty": 3}, "presence_penalty", "Expected `float` <= 2.0"),
     ({"n": 0}, "n", "Expected `int` >= 1"),
     ({"stream_options": {"include_usage": "yes"}}, "stream_options.include_usage",
-     "Expected `bool`, got `str`"),
+     "Expected `bool | null`, got `str`"),
 ])
 async def test_invalid_request_is_400_naming_the_field(client, upstream, change, param, problem):
     route = upstream.post(f"{OPENAI_URL}/chat/completions")
@@ -228,6 +291,40 @@ async def test_invalid_request_is_400_naming_the_field(client, upstream, change,
     assert reply.json() == {"error": {"message": f"{param}: {problem}",
                                       "type": "invalid_request_error", "param": param,
                                       "code": "invalid_request"}}
+    assert not route.called
+
+
+async def test_nulls_for_stream_and_include_usage_mean_not_set(client, upstream):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions", json__stream=True),
+             chunk("Hi"), chunk(finish="stop"), chunk(usage=USAGE), "[DONE]")
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion("Hi"))
+
+    plain = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": None, "stream_options": None})
+    stream = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True,
+        "stream_options": {"include_usage": None}})
+
+    assert plain.status_code == 200
+    assert plain.json()["choices"][0]["message"]["content"] == "Hi"
+    assert route.called
+    assert stream.status_code == 200
+    assert all(msgspec.json.decode(d)["usage"] is None for d in events(stream)[:-1])
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini\n", "openai/../x", "openai/a\x00b"])
+async def test_a_model_name_with_a_control_character_or_dots_is_400_in_words(
+    client, upstream, model
+):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions")
+
+    reply = await client.post("/v1/chat/completions", json={"model": model, "messages": HI})
+    api = await client.post("/api/chat", json={"message": "Hi", "provider": "openai",
+                                               "model": model.removeprefix("openai/")})
+
+    expected = "model: Expected a name of 1 to 256 characters, with no control characters and no '..'"
+    assert (reply.status_code, reply.json()["error"]["message"]) == (400, expected)
+    assert (api.status_code, api.json()["detail"]) == (400, expected)
     assert not route.called
 
 
@@ -244,6 +341,39 @@ async def test_malformed_json_is_400_in_openai_shape(client):
 
     assert reply.status_code == 400
     assert reply.json()["error"]["type"] == "invalid_request_error"
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+async def test_a_body_nested_too_deeply_is_400(client, upstream):
+    body = ('{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], '
+            f'"tools": [{{"x": {DEEP}}}]}}')
+    route = upstream.post(f"{OPENAI_URL}/chat/completions")
+
+    reply = await client.post("/v1/chat/completions", content=body,
+                              headers={"content-type": "application/json"})
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["message"] == "The body is nested too deeply"
+    assert not route.called
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_upstream_reply_nested_too_deeply_is_502(client, upstream, stream):
+    message = f'{{"role": "assistant", "tool_calls": [{{"x": {DEEP}}}]}}'
+    route = upstream.post(f"{OPENAI_URL}/chat/completions")
+    if stream:
+        streamed(route, f'{{"choices": [{{"index": 0, "delta": {message}}}]}}')
+    else:
+        route.respond(content=f'{{"choices": [{{"index": 0, "message": {message}}}]}}'.encode(),
+                      headers={"content-type": "application/json"})
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": stream})
+
+    assert reply.status_code == 502
+    assert reply.json()["error"]["code"] == "bad_upstream_reply"
 
 
 async def test_unknown_provider_is_404_model_not_found(client):

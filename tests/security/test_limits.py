@@ -89,7 +89,7 @@ BAD_BODIES = [
     ({"message": "Hi", "provider": "openai", "extra": 1}, "extra: unknown field"),
 ]
 
-UNSAFE_NAMES = ["llama\n3", "gpt\x00", "../../admin", "a/../b", "x\x7f", ""]
+UNSAFE_NAMES = ["llama\n3", "llama3\n", "gpt\x00", "../../admin", "a/../b", "x\x7f", ""]
 
 
 @pytest.mark.parametrize(("body", "detail"), BAD_BODIES)
@@ -108,7 +108,9 @@ async def test_unsafe_model_and_provider_names_are_400_and_not_sent(client, chat
                                                     field: name}) for name in UNSAFE_NAMES]
 
     assert [r.status_code for r in replies] == [400] * len(UNSAFE_NAMES)
-    assert all(r.json()["detail"].startswith(f"{field}: Expected `str`") for r in replies)
+    assert all(r.json()["detail"].startswith(f"{field}: Expected ") for r in replies)
+    # In words, not as the regular expression that checks them.
+    assert not any("regex" in r.json()["detail"] for r in replies)
     assert not chat_route.called
 
 

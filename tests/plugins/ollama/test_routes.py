@@ -260,6 +260,20 @@ async def test_pull_body_errors_name_the_field_not_the_handler_parameter(client)
     assert listed.json()["detail"] == "body: Expected `object`, got `array`"
 
 
+async def test_a_pull_without_a_body_or_with_one_that_is_not_json_says_so(client, upstream):
+    route = upstream.post(f"{NATIVE}/api/pull")
+
+    empty = await client.post("/api/providers/ollama/pull")
+    broken = await client.post("/api/providers/ollama/pull", content=b'{"model": ',
+                               headers={"content-type": "application/json"})
+
+    assert (empty.status_code, empty.json()["detail"]) == (
+        400, "body: The body is empty; send a JSON object")
+    assert (broken.status_code, broken.json()["detail"]) == (
+        400, "The body is not valid JSON: Input data was truncated")
+    assert not route.called
+
+
 async def test_pull_of_a_name_ollama_rejects_is_400_with_its_text(client, upstream):
     upstream.post(f"{NATIVE}/api/pull").respond(400, json={"error": "invalid model name"})
 
