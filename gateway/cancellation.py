@@ -18,6 +18,7 @@ from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from .error_handlers import error_response
+from .observability.context import request_record
 
 _HUNG_UP: Message = {"type": "http.disconnect"}
 
@@ -39,6 +40,7 @@ def cancel_on_disconnect(app: ASGIApp) -> ASGIApp:
             if watch.hung_up:
                 # Our own cancellation: it ends here, the request is over.
                 watch.task.uncancel()
+                request_record().hung_up = True
                 return
             # The server's: its grace period after SIGTERM is over.
             if watch.started:

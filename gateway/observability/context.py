@@ -28,7 +28,7 @@ class RequestRecord:
     """
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
-                 "transport_seconds", "first_chunk_at", "upstream_errors", "_since")
+                 "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up", "_since")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
         self.request_id = request_id
@@ -45,6 +45,8 @@ class RequestRecord:
         self.first_chunk_at: float | None = None
         # (provider id, error kind) of each failed upstream call.
         self.upstream_errors: list[tuple[str, str]] | None = None
+        # The client hung up and the request was cancelled (gateway/cancellation.py).
+        self.hung_up = False
         self._since = 0.0
 
     def waited_on_transport(self, seconds: float) -> None:

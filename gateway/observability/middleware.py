@@ -49,7 +49,7 @@ class ObservabilityMiddleware:
         request_id = _request_id(scope["headers"])
         record = RequestRecord(request_id.decode(), perf_counter())
         path = scope["path"]  # routing rewrites it for mounted apps
-        status = 500  # if the app fails before answering, the server sends a 500
+        status = 0  # until the reply starts
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -66,6 +66,10 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if not status:
+                # Nginx's 499 for a client that hung up before the reply;
+                # otherwise the app failed and the server answers 500.
+                status = 499 if record.hung_up else 500
             seconds = perf_counter() - record.started
             route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
             if self.metrics_enabled:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from tests.observability.conftest import changes, parse_metrics
 from tests.security.fakes import FakeUpstream
 from tests.servers import serve_in_thread
 
@@ -63,6 +64,28 @@ def test_hanging_up_while_waiting_for_a_reply_closes_the_upstream_connection_at_
     assert fake.received.is_set()
     assert fake.hung_up.wait(5)
     assert fake.hung_up_at - hung_up < 0.5
+
+
+def test_a_request_whose_client_hung_up_is_counted_as_499_not_as_a_server_error(served):
+    fake = FakeUpstream("hang")
+    url = served(fake)
+    before = parse_metrics(httpx.get(f"{url}/metrics").text)
+
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/api/chat", json=CHAT, timeout=httpx.Timeout(5, read=0.5))
+    deadline = time.monotonic() + 5
+    while not (grown := grown_requests(before, httpx.get(f"{url}/metrics").text)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    assert grown == {"499": 1}
+
+
+def grown_requests(before, text):
+    """The chats counted since ``before``, by status."""
+    return {dict(labels)["status"]: count
+            for (name, labels), count in changes(before, parse_metrics(text)).items()
+            if name == "gateway_requests_total" and dict(labels)["route"] == "/api/chat"}
 
 
 def test_hanging_up_cancels_a_plugin_route_too(write_config, tmp_path):
