@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from .client import add_commands
 from .client.connection import INTERRUPTED, ClientError
@@ -23,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", help="config file (default: $GATEWAY_CONFIG or ./config.toml)")
     serve.add_argument("--host", help="address to bind (default: [server] host)")
-    serve.add_argument("--port", type=int, help="port to bind (default: [server] port)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: [server] workers)")
+    serve.add_argument("--port", type=_number(1, 65535),
+                       help="port to bind (default: [server] port)")
+    serve.add_argument("--workers", type=_number(1),
+                       help="worker processes (default: [server] workers)")
     serve.set_defaults(run=_serve)
 
     plugins = commands.add_parser("plugins", help="list the discovered plugins")
@@ -45,6 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gateway: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def _number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+    def number(text: str) -> int:
+        if text.isdigit() and low <= int(text) and (high is None or int(text) <= high):
+            return int(text)
+        limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {limits}")
+
+    return number
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -22,10 +22,13 @@ class ConfigError(Exception):
     pass
 
 
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
 class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 8002
-    workers: int = 1
+    port: Port = 8002
+    workers: Annotated[int, msgspec.Meta(ge=1)] = 1
     # Folders of drop-in plugins, relative to the config file.
     plugin_dirs: list[str] = msgspec.field(default_factory=list)
     # The provider that /v1 sends a model name without "<provider id>/" to.
@@ -121,12 +124,21 @@ def resolve_provider(
     config: Config, provider_id: str, config_type: type[ProviderConfig]
 ) -> ProviderConfig:
     """Decode ``[providers.<provider_id>]`` into its type's config Struct."""
+    if not _PROVIDER_ID.fullmatch(provider_id):
+        raise ConfigError(
+            f"{config.path}: providers.{provider_id}: {provider_id!r} cannot be a provider id: "
+            "use letters, digits, '_', '-' and '.' (the id goes before the '/' of model names "
+            "and into URLs)"
+        )
     raw = dict(config.providers[provider_id])
     raw.setdefault("type", provider_id)
     try:
         resolved = msgspec.convert(raw, type=config_type)
     except msgspec.ValidationError as exc:
         raise ConfigError(describe(config.path, exc, prefix=f"providers.{provider_id}")) from None
+    if resolved.base_url and not _URL.match(resolved.base_url):
+        raise ConfigError(f"{config.path}: providers.{provider_id}.base_url: "
+                          f"{resolved.base_url!r} is not an http:// or https:// URL")
     for target in resolved.fallbacks:
         fallback_id, slash, model = target.partition("/")
         if fallback_id not in config.providers or (slash and not model):
@@ -137,6 +149,8 @@ def resolve_provider(
     return resolved
 
 
+_PROVIDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_URL = re.compile(r"https?://[^\s/?#]", re.IGNORECASE)
 _AT = re.compile(r"^(?P<problem>.*) - at `\$(?P<where>[^`]*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import httpx
 import msgspec
 
 from .errors import GatewayError, UpstreamTimeout, UpstreamUnreachable
 from .types import ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta, ModelInfo
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -37,11 +39,11 @@ class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     model: str = ""
     base_url: str = ""
     # Seconds to wait for the upstream to send anything (read/write).
-    timeout: float = 60.0
-    connect_timeout: float = 5.0
+    timeout: Seconds = 60.0
+    connect_timeout: Seconds = 5.0
     # Seconds to wait for a free connection from the pool.
-    pool_timeout: float = 5.0
-    max_connections: int = 100
+    pool_timeout: Seconds = 5.0
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 100
     # Tried in order when this provider fails before answering (see
     # ChatService): "<provider id>/<model>", or "<provider id>" for that
     # provider's default model.

@@ -3,6 +3,7 @@
 import pytest
 
 from gateway.app import create_app
+from gateway.cli import main
 from gateway.config import ConfigError, config_path
 
 
@@ -118,3 +119,38 @@ def test_health_check_interval_cannot_be_negative(write_config):
     message, path = error_for(write_config, "[server]\nhealth_check_interval = -1\n")
 
     assert message == f"{path}: server.health_check_interval: Expected `float` >= 0.0"
+
+
+NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.' (the id goes before "
+         "the '/' of model names and into URLs)")
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), [
+    ("[server]\nport = 75060\n", "server.port", "Expected `int` <= 65535"),
+    ("[server]\nport = 0\n", "server.port", "Expected `int` >= 1"),
+    ("[server]\nworkers = 0\n", "server.workers", "Expected `int` >= 1"),
+    ("[providers.openai]\ntimeout = -1\n", "providers.openai.timeout", "Expected `float` > 0.0"),
+    ("[providers.openai]\nmax_connections = 0\n", "providers.openai.max_connections",
+     "Expected `int` >= 1"),
+    ("[providers.ollama]\npull_timeout = 0\n", "providers.ollama.pull_timeout",
+     "Expected `float` > 0.0"),
+    ('[providers.ollama]\nbase_url = "127.0.0.1:11434/v1"\n', "providers.ollama.base_url",
+     "'127.0.0.1:11434/v1' is not an http:// or https:// URL"),
+    ('[providers."a/b"]\ntype = "ollama"\n', "providers.a/b", f"'a/b' {NO_ID}"),
+    ('[providers.""]\ntype = "ollama"\n', "providers.", f"'' {NO_ID}"),
+])
+def test_values_that_could_never_work_stop_start_up_naming_the_key(write_config, text, key,
+                                                                   problem):
+    message, path = error_for(write_config, text)
+
+    assert message == f"{path}: {key}: {problem}"
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--port", "75056"), ("--port", "-1"),
+                                             ("--workers", "0")])
+def test_serve_refuses_a_port_or_worker_count_out_of_range(capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", flag, value])
+
+    assert exit_.value.code == 2
+    assert f"argument {flag}: {value!r} is not a whole number" in capsys.readouterr().err

@@ -18,6 +18,7 @@ KEY_ENV = "GATEWAY_API_KEY"
 
 # Exit codes of the client commands.
 FAILED = 1  # the gateway or a provider reported an error, or a check failed
+USAGE = 2  # a bad command line, as argparse exits
 UNREACHABLE = 3  # no gateway answered at the URL
 INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
@@ -63,6 +64,12 @@ class Gateway:
     """A client of one running gateway; every failure becomes a :class:`ClientError`."""
 
     def __init__(self, url: str) -> None:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ClientError(f"--url {url!r} is not a URL: {exc}", USAGE) from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ClientError(f"--url {url!r} is not an http:// or https:// URL", USAGE)
         self.url = url
         key = os.environ.get(KEY_ENV, "").strip()
         self._has_key = bool(key)

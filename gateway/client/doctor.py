@@ -167,6 +167,9 @@ def _pull(gateway: Gateway, pid: str, model: str) -> str:
 def _chat(gateway: Gateway, pid: str, model: str | None) -> str:
     body = {"message": PROMPT, "provider": pid, **({"model": model} if model else {})}
     reply = gateway.request("POST", "/api/chat", body)
+    if reply["provider"] != pid:
+        raise ClientError(f"{pid} failed and its fallback {reply['provider']} answered instead; "
+                          f"`gateway providers` shows what is wrong with {pid}")
     text = " ".join(reply["response"].split())
     if not text:
         raise ClientError(f"{reply['model']} answered with nothing")

@@ -11,7 +11,7 @@ from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
-from .connection import Gateway
+from .connection import USAGE, ClientError, Gateway
 from .output import print_json
 
 
@@ -77,8 +77,13 @@ def rm(args: argparse.Namespace, gateway: Gateway, out: Console) -> int:
 
 
 def model_path(provider: str, model: str) -> str:
-    # Model names hold ':' and '/', which the route takes as they are.
-    return f"/api/providers/{quote(provider)}/models/{quote(model, safe='/:')}"
+    if not model.strip():
+        raise ClientError("MODEL is required, e.g. llama3.2:1b", USAGE)
+    # Model names hold ':' and '/', which the route takes as they are; a
+    # "." or ".." part is encoded, or the URL would be resolved around it.
+    parts = [quote(part, safe=":") if part.strip(".") else part.replace(".", "%2E")
+             for part in model.split("/")]
+    return f"/api/providers/{quote(provider)}/models/{'/'.join(parts)}"
 
 
 def _table(*columns: str) -> Table:

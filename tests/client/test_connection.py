@@ -108,3 +108,13 @@ def test_an_unknown_key_is_named_as_the_problem(run, guarded, monkeypatch):
                           "gateway does not know.\n")
     assert "not-a-key-of-this-gateway" not in result.err
 
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://127.0.0.1:abc", "is not a URL: Invalid port: 'abc'"),
+    ("127.0.0.1:8002", "is not an http:// or https:// URL"),
+])
+def test_a_url_that_cannot_be_called_is_a_bad_command_line(run, url, problem):
+    result = run("providers", "--url", url)
+
+    assert (result.code, result.err) == (2, f"gateway: --url {url!r} {problem}\n")

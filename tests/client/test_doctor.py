@@ -3,6 +3,7 @@
 import json
 
 from tests.client.conftest import AUTH, PROVIDERS, USER_KEY, closed_url, gateway_in_front_of
+from tests.fakes.ollama import FakeOllama
 from tests.fakes.openai import FakeOpenAI
 
 
@@ -107,3 +108,20 @@ def test_doctor_checks_a_provider_without_model_routes_through_v1(run, ollama, w
         "pass  openai: chat: fake-small answered 'Hello world'",
     ]
     assert lines[-6] == "pass  ollama: pull llama3.2:1b: Model 'llama3.2:1b' pulled successfully"
+
+
+def test_doctor_fails_a_chat_that_only_a_fallback_answered(run, write_config):
+    config = write_config(PROVIDERS.replace("enabled = false", "enabled = true").replace(
+        'base_url = "{ollama}/v1"', 'base_url = "{ollama}/v1"\ntimeout = 0.3\n'
+                                    'fallbacks = ["openai/fake-small"]').replace(
+        'api_key = "sk-test-not-a-real-key"',
+        'api_key = "sk-test-not-a-real-key"\nbase_url = "{openai}/v1"\nmodel = "fake-small"'))
+    stalled = FakeOllama(stalls={"/v1/chat/completions": 5})
+    with gateway_in_front_of(config, ollama=stalled, openai=FakeOpenAI()) as url:
+        result = run("doctor", "--url", url)
+
+    lines = result.out.splitlines()
+    assert result.code == 1
+    assert ("fail  ollama: chat: ollama failed and its fallback openai answered instead; "
+            "`gateway providers` shows what is wrong with ollama") in lines
+    assert "pass  openai: chat: fake-small answered 'Hello world'" in lines

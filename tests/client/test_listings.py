@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.client.conftest import PROVIDERS, gateway_in_front_of
 from tests.fakes.ollama import FakeOllama, installed, normalise
 
@@ -110,3 +112,17 @@ def test_names_are_shown_as_they_are_not_as_markup(run, write_config):
         result = run("models", "--url", url)
 
     assert rows(result.out)[1][0] == "[bold]odd[/bold]:latest"
+
+
+@pytest.mark.parametrize("command", ["show", "rm"])
+def test_show_or_rm_without_a_model_name_is_a_bad_command_line(run, gateway, command):
+    result = run(command, " ", "--url", gateway)
+
+    assert (result.code, result.err) == (2, "gateway: MODEL is required, e.g. llama3.2:1b\n")
+
+
+def test_a_name_of_dots_reaches_the_model_route_not_the_one_above(run, gateway):
+    result = run("show", "../llama9", "--url", gateway)
+
+    assert result.code == 1
+    assert result.err.startswith("gateway: Ollama: model '../llama9:latest' not found")
