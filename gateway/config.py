@@ -107,6 +107,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if isinstance(raw, dict) and "path" in raw:
         raise ConfigError(f"{path}: path: unknown key")
+    _check_tables(path, raw)
     try:
         config = msgspec.convert(raw, type=Config)
     except msgspec.ValidationError as exc:
@@ -118,6 +119,26 @@ def load_config(path: str | Path) -> Config:
     config.path = str(path)
     config.server.plugin_dirs = [str(base / d) for d in config.server.plugin_dirs]
     return config
+
+
+def _check_tables(path: Path, raw: Any) -> None:
+    """The values of ``[plugins]`` and ``[providers]``, checked here because
+    msgspec's message about a value in a dict does not name its key."""
+    if not isinstance(raw, dict):
+        return
+    for table, expected in (("plugins", bool), ("providers", dict)):
+        values = raw.get(table)
+        if not isinstance(values, dict):
+            continue  # msgspec names the table itself
+        for key, value in values.items():
+            if not isinstance(value, expected):
+                raise ConfigError(f"{path}: {table}.{key}: Expected `{_json_type(expected)}`, "
+                                  f"got `{_json_type(type(value))}`")
+
+
+def _json_type(type_: type) -> str:
+    """A type as msgspec's messages name it."""
+    return {dict: "object", list: "array"}.get(type_, type_.__name__)
 
 
 def resolve_provider(

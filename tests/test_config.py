@@ -154,3 +154,13 @@ def test_serve_refuses_a_port_or_worker_count_out_of_range(capsys, flag, value):
 
     assert exit_.value.code == 2
     assert f"argument {flag}: {value!r} is not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('[plugins]\nollama = "yes"\n', "plugins.ollama: Expected `bool`, got `str`"),
+    ("[providers]\nollama = true\n", "providers.ollama: Expected `object`, got `bool`"),
+])
+def test_a_wrong_value_in_plugins_or_providers_names_its_key(write_config, text, problem):
+    message, path = error_for(write_config, text)
+
+    assert message == f"{path}: {problem}"
