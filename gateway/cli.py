@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -97,6 +98,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _plugins(args: argparse.Namespace) -> int:
     from .plugins import PluginHost
 
+    # The table shows each plugin's error; the log lines the host writes
+    # for `gateway serve` would repeat it with a traceback.
+    logging.getLogger("gateway").addHandler(logging.NullHandler())
     host = PluginHost(load_config(config_path(args.config)))
     for p in host.plugins:
         state = "error" if p.error else ("enabled" if p.enabled else "disabled")

@@ -54,3 +54,16 @@ def test_plugins_lists_the_builtins(write_config):
     assert result.returncode == 0
     assert any(line.split()[0] == "ollama" and "enabled" in line for line in lines)
     assert any(line.split()[0] == "openai" and "disabled" in line for line in lines)
+
+
+def test_plugins_shows_a_broken_plugin_in_its_row_and_nothing_else(write_config, tmp_path):
+    (tmp_path / "myplugins").mkdir()
+    (tmp_path / "myplugins" / "broken.py").write_text("import a_module_that_does_not_exist\n")
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n')
+
+    result = run_cli("plugins", "--config", str(path))
+
+    assert result.returncode == 0
+    assert "    ModuleNotFoundError: No module named 'a_module_that_does_not_exist'" in (
+        result.stdout.splitlines())
+    assert result.stderr == ""
