@@ -23,6 +23,10 @@ SafeName = Annotated[str, msgspec.Meta(
 )]
 
 
+# Upstreams written in C (llama.cpp, ...) hold it in a 32-bit int.
+MaxTokens = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+
+
 class Message(msgspec.Struct, omit_defaults=True):
     role: str
     # Text, or OpenAI's list of content parts (images, ...), or None when the
@@ -33,6 +37,10 @@ class Message(msgspec.Struct, omit_defaults=True):
     tool_call_id: str | None = None
     # Set by OpenAI when the model declined to answer.
     refusal: str | None = None
+    # A reasoning model's thinking, under the name its server gives it
+    # (DeepSeek and vLLM: reasoning_content; Ollama and OpenRouter: reasoning).
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
 
 class ChatRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -90,6 +98,9 @@ class Delta(msgspec.Struct, omit_defaults=True):
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     refusal: str | None = None
+    # As in Message.
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
 
 class ChunkChoice(msgspec.Struct, kw_only=True):

@@ -23,7 +23,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from ..chat import ChatCall, ChatService, ChatStream
 from ..error_handlers import UPSTREAM_FAILURES, documented_errors
 from ..errors import BadRequest, GatewayError
-from ..types import ChatRequest, Message, SafeName, Usage
+from ..types import ChatRequest, MaxTokens, Message, SafeName, Usage
 from .wire import body_schema, decode_body, read_body, send_events, send_json
 
 _encode = msgspec.json.Encoder().encode
@@ -40,8 +40,7 @@ class ApiChatRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     system_prompt: str | None = None
     model: SafeName | None = None
     history: list[HistoryMessage] = msgspec.field(default_factory=list)
-    # Upstreams written in C (llama.cpp, ...) hold it in a 32-bit int.
-    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
+    max_tokens: MaxTokens | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     stream: bool = False
 

@@ -26,7 +26,7 @@ from ..chat import ChatCall, ChatService, ChatStream
 from ..error_handlers import UPSTREAM_FAILURES, documented_errors, openai_error
 from ..errors import GatewayError, ModelNotFound
 from ..providers import Provider
-from ..types import ChatChunk, ChatRequest, ChatResponse, Message, SafeName
+from ..types import ChatChunk, ChatRequest, ChatResponse, MaxTokens, Message, SafeName
 from .wire import (
     body_schema,
     decode_body,
@@ -67,9 +67,9 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    max_tokens: _Positive | None = None
+    max_tokens: MaxTokens | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
-    max_completion_tokens: _Positive | None = None
+    max_completion_tokens: MaxTokens | None = None
     top_p: _Unit | None = None
     n: _Positive | None = None
     presence_penalty: _Penalty | None = None

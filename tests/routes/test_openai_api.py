@@ -57,6 +57,27 @@ async def test_streamed_logprobs_refusal_and_fingerprint_reach_the_client(client
     assert first["choices"][0]["delta"] == {"refusal": "No."}
 
 
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_a_reasoning_models_thinking_reaches_the_client(client, upstream, field):
+    streamed(upstream.post(f"{OPENAI_URL}/chat/completions", json__stream=True),
+             msgspec.json.encode({"choices": [{"index": 0, "delta": {field: "Two plus"}}]}).decode(),
+             msgspec.json.encode({"choices": [{"index": 0, "delta": {"content": "4"}}]}).decode(),
+             "[DONE]")
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(json={"choices": [{
+        "index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "4", field: "Two plus two"}}]})
+
+    plain = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI})
+    stream = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI, "stream": True})
+
+    assert plain.json()["choices"][0]["message"] == {
+        "role": "assistant", "content": "4", field: "Two plus two"}
+    assert [msgspec.json.decode(d)["choices"][0]["delta"] for d in events(stream)[:-1]] == [
+        {field: "Two plus"}, {"content": "4"}]
+
+
 async def test_completion_forwards_unknown_parameters_and_answers_with_the_requested_model(
         client, upstream):
     route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion(usage=USAGE))
@@ -274,6 +295,7 @@ async def test_stream_failing_before_the_first_chunk_gets_a_real_status(client, 
     ({"model": 5}, "model", "Expected `str`, got `int`"),
     ({"model": "openai/"}, "model", "'openai/' names a provider but no model"),
     ({"max_tokens": 0}, "max_tokens", "Expected `int` >= 1"),
+    ({"max_completion_tokens": 2**31}, "max_completion_tokens", "Expected `int` <= 2147483647"),
     ({"temperature": 2.5}, "temperature", "Expected `float` <= 2.0"),
     ({"top_p": -1}, "top_p", "Expected `float` >= 0.0"),
     ({"presence_penalty": 3}, "presence_penalty", "Expected `float` <= 2.0"),
