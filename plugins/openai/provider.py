@@ -3,16 +3,28 @@ import httpx
 from gateway import GatewayError, OpenAICompatibleProvider, ProviderConfig, UpstreamError
 
 
+OPENAI_URL = "https://api.openai.com/v1"
+
+
 class OpenAIConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
-    name: str = "OpenAI"
     model: str = "gpt-4o-mini"
-    base_url: str = "https://api.openai.com/v1"
+    base_url: str = OPENAI_URL
 
 
 class OpenAIProvider(OpenAICompatibleProvider):
     """OpenAI itself, or any server speaking its API (vLLM, LM Studio, Groq, ...)."""
 
     config_type = OpenAIConfig
+
+    @property
+    def name(self) -> str:
+        # Messages say who failed: "OpenAI" for a Groq or a local vLLM
+        # would send users to the wrong place.
+        if self.config.name:
+            return self.config.name
+        if self.id == "openai" or self.config.base_url.startswith(OPENAI_URL):
+            return "OpenAI"
+        return self.id
 
     def status_error(self, response: httpx.Response) -> GatewayError:
         key = self.config.resolved_api_key()

@@ -119,6 +119,6 @@ async def test_a_password_in_base_url_is_sent_but_never_shown(write_config, upst
             providers = await client.get("/api/providers")
 
     assert route.calls.last.request.headers["authorization"].startswith("Basic ")
-    assert chat.json()["detail"] == "OpenAI is not reachable at http://vllm.test/v1"
+    assert chat.json()["detail"] == "vllm is not reachable at http://vllm.test/v1"
     assert providers.json()["providers"][0]["base_url"] == "http://vllm.test/v1"
     assert "pw-secret-314" not in chat.text + providers.text + caplog.text

@@ -58,7 +58,7 @@ async def test_without_a_key_no_authorization_is_sent_and_a_401_says_how_to_set_
 
     assert "authorization" not in route.calls.last.request.headers
     assert reply.status_code == 502
-    assert reply.json()["detail"] == ("OpenAI wants an API key: set api_key_env (or api_key) in "
+    assert reply.json()["detail"] == ("vllm wants an API key: set api_key_env (or api_key) in "
                                       "[providers.vllm] of the gateway's config")
 
 
