@@ -105,7 +105,7 @@ def _openai_body(status: int, kind: str, message: str, param: str | None = None)
 def openai_error(exc: GatewayError) -> dict[str, Any]:
     """``exc`` in OpenAI's error shape, for errors sent inside a /v1 stream."""
     shown = _OPENAI_RENDERED_AS.get(type(exc), type(exc))
-    return _openai_body(shown.status_code, shown.kind, exc.message)
+    return _openai_body(shown.status_code, exc.upstream_code or shown.kind, exc.message, exc.param)
 
 
 def error_response(
@@ -128,10 +128,11 @@ def error_response(
 
 
 def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
-    shown = type(exc)
     if _is_openai(request.url.path):
-        shown = _OPENAI_RENDERED_AS.get(shown, shown)
-    return error_response(request, shown.status_code, shown.kind, exc.message, headers=exc.headers)
+        shown = _OPENAI_RENDERED_AS.get(type(exc), type(exc))
+        return error_response(request, shown.status_code, exc.upstream_code or shown.kind,
+                              exc.message, headers=exc.headers, param=exc.param)
+    return error_response(request, exc.status_code, exc.kind, exc.message, headers=exc.headers)
 
 
 # How the gateway words a body that is missing, or not JSON, on every route.

@@ -14,10 +14,15 @@ class GatewayError(Exception):
     status_code: int = 500
     kind: str = "gateway_error"
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None,
+                 param: str | None = None, upstream_code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        # The request field the error is about, and the upstream's own code
+        # for it: /v1 shows both in OpenAI's error shape, as OpenAI would.
+        self.param = param
+        self.upstream_code = upstream_code
 
 
 class BadRequest(GatewayError):

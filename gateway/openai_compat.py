@@ -241,16 +241,18 @@ class OpenAICompatibleProvider(Provider):
         """The gateway error for an upstream answer with status >= 400."""
         detail = self.error_detail(response)
         status = response.status_code
+        # The client's to act on: its SDK may switch on the upstream's code.
+        theirs = _error_fields(response)
         if status == 404:
-            return ModelNotFound(f"{self.name}: {detail}")
+            return ModelNotFound(f"{self.name}: {detail}", **theirs)
         if status == 429:
             retry = response.headers.get("retry-after")
             return RateLimited(
                 f"{self.name} is rate limiting requests: {detail}",
-                headers={"Retry-After": retry} if retry else None,
+                headers={"Retry-After": retry} if retry else None, **theirs,
             )
         if status in (400, 422):
-            return BadRequest(f"{self.name} rejected the request: {detail}")
+            return BadRequest(f"{self.name} rejected the request: {detail}", **theirs)
         if status in (401, 403):
             return UpstreamError(
                 f"{self.name} refused the gateway's credentials (HTTP {status}): {detail}"
@@ -290,6 +292,19 @@ def _redacted(text: str, request: httpx.Request) -> str:
             if secret:
                 text = text.replace(secret, "[redacted]")
     return text
+
+
+def _error_fields(response: httpx.Response) -> dict[str, str]:
+    """``param`` and ``upstream_code`` from an OpenAI-shaped error reply, where given."""
+    try:
+        body = msgspec.json.decode(response.content)
+    except (msgspec.DecodeError, RecursionError):
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return {}
+    fields = {"param": error.get("param"), "upstream_code": error.get("code")}
+    return {name: value for name, value in fields.items() if isinstance(value, str) and value}
 
 
 def _error_text(response: httpx.Response) -> str:

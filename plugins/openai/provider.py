@@ -31,9 +31,4 @@ class OpenAIProvider(OpenAICompatibleProvider):
         if response.status_code == 401 and not key:
             return UpstreamError(f"{self.name} wants an API key: set api_key_env (or api_key) "
                                  f"in [providers.{self.id}] of the gateway's config")
-        error = super().status_error(response)
-        if key and key in error.message:
-            # Some servers quote the key they rejected; it must not reach
-            # clients or the provider status.
-            return type(error)(error.message.replace(key, "[redacted]"), headers=error.headers)
-        return error
+        return super().status_error(response)

@@ -430,6 +430,28 @@ async def test_upstream_failures_map_to_statuses_in_openai_shape(client, upstrea
             assert reply.headers["retry-after"] == "7"
 
 
+@pytest.mark.parametrize(("status", "param", "code"), [
+    (400, "messages", "context_length_exceeded"),
+    (400, "temperature", "invalid_value"),
+    (404, None, "model_not_found"),
+    (429, None, "rate_limit_exceeded"),
+])
+async def test_the_upstreams_own_param_and_code_reach_a_v1_client(client, upstream, status,
+                                                                  param, code):
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(status, json={"error": {
+        "message": "no", "type": "invalid_request_error", "param": param, "code": code}})
+
+    v1 = await client.post("/v1/chat/completions", json={
+        "model": "openai/gpt-4o-mini", "messages": HI})
+    api = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert v1.status_code == status
+    assert (v1.json()["error"]["param"], v1.json()["error"]["code"]) == (param, code)
+    # The gateway's own API keeps the gateway's kinds.
+    assert api.json()["error"] == {400: "bad_request", 404: "model_not_found",
+                                   429: "rate_limited"}[status]
+
+
 async def test_models_of_every_provider_prefixed_and_a_failing_one_left_out(write_config, upstream):
     upstream.get(f"{OPENAI_URL}/models").respond(
         json={"data": [{"id": "gpt-4o-mini", "owned_by": "openai", "created": 5}]})
