@@ -148,8 +148,8 @@ def resolve_provider(
     if not _PROVIDER_ID.fullmatch(provider_id):
         raise ConfigError(
             f"{config.path}: providers.{provider_id}: {provider_id!r} cannot be a provider id: "
-            "use letters, digits, '_', '-' and '.' (the id goes before the '/' of model names "
-            "and into URLs)"
+            "use letters, digits, '_', '-' and '.', no '..' (the id goes before the '/' of model "
+            "names and into URLs)"
         )
     raw = dict(config.providers[provider_id])
     raw.setdefault("type", provider_id)
@@ -170,7 +170,8 @@ def resolve_provider(
     return resolved
 
 
-_PROVIDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# As SafeName, which the routes check provider ids against, no "..".
+_PROVIDER_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]*")
 _URL = re.compile(r"https?://[^\s/?#]", re.IGNORECASE)
 _AT = re.compile(r"^(?P<problem>.*) - at `\$(?P<where>[^`]*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")

@@ -121,8 +121,8 @@ def test_health_check_interval_cannot_be_negative(write_config):
     assert message == f"{path}: server.health_check_interval: Expected `float` >= 0.0"
 
 
-NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.' (the id goes before "
-         "the '/' of model names and into URLs)")
+NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.', no '..' (the id goes "
+         "before the '/' of model names and into URLs)")
 
 
 @pytest.mark.parametrize(("text", "key", "problem"), [
@@ -138,6 +138,7 @@ NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.' (the id
      "'127.0.0.1:11434/v1' is not an http:// or https:// URL"),
     ('[providers."a/b"]\ntype = "ollama"\n', "providers.a/b", f"'a/b' {NO_ID}"),
     ('[providers.""]\ntype = "ollama"\n', "providers.", f"'' {NO_ID}"),
+    ('[providers."a..b"]\ntype = "ollama"\n', "providers.a..b", f"'a..b' {NO_ID}"),
 ])
 def test_values_that_could_never_work_stop_start_up_naming_the_key(write_config, text, key,
                                                                    problem):
