@@ -209,6 +209,14 @@ class OpenAICompatibleProvider(Provider):
             raise self.status_error(response)
         return response
 
+    def request_headers(self, headers: dict[str, str] | None = None) -> dict[str, str] | None:
+        """``headers`` plus the ``X-Request-ID`` of the request being served.
+
+        For calls a subclass makes upstream itself (beyond chat and the model
+        list), so that every one of them can be found in the upstream's logs.
+        """
+        return _headers(headers)
+
     def error_detail(self, response: httpx.Response) -> str:
         """The human text of an upstream error reply, in OpenAI's or Ollama's shape.
 

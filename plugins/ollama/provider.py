@@ -151,6 +151,7 @@ class OllamaProvider(OpenAICompatibleProvider):
         # silent while it verifies digests.
         request = self.client.build_request(
             "POST", self.native_url + "/api/pull", json={"model": name, "stream": True},
+            headers=self.request_headers(),
             timeout=httpx.Timeout(None, connect=cfg.connect_timeout, pool=cfg.pool_timeout),
         )
         try:
@@ -216,7 +217,8 @@ class OllamaProvider(OpenAICompatibleProvider):
 
     async def _native(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
-            response = await self.client.request(method, self.native_url + path, json=body)
+            response = await self.client.request(method, self.native_url + path, json=body,
+                                                 headers=self.request_headers())
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from None
         if response.status_code >= 400:

@@ -562,3 +562,21 @@ async def test_running_reply_of_the_wrong_shape_is_500(client, upstream):
 
     assert reply.status_code == 500
     assert reply.json()["error"] == "bad_upstream_reply"
+
+
+async def test_every_call_to_ollamas_own_api_carries_the_request_id(client, upstream):
+    upstream.get(f"{NATIVE}/api/tags").respond(json={"models": []})
+    upstream.get(f"{NATIVE}/api/ps").respond(json={"models": []})
+    upstream.post(f"{NATIVE}/api/show").respond(404, json={"error": "model 'x' not found"})
+    upstream.request("DELETE", f"{NATIVE}/api/delete").respond(404, json={"error": "not found"})
+    upstream.post(f"{NATIVE}/api/pull").respond(content=ndjson({"status": "success"}))
+    calls = [("GET", "/api/providers/ollama/models", None),
+             ("GET", "/api/providers/ollama/running", None),
+             ("GET", "/api/providers/ollama/models/x", None),
+             ("DELETE", "/api/providers/ollama/models/x", None),
+             ("POST", "/api/providers/ollama/pull", {"model": "x"}),
+             ("POST", "/api/providers/ollama/check", None)]
+
+    for number, (method, path, body) in enumerate(calls):
+        await client.request(method, path, json=body, headers={"X-Request-ID": f"id-{number}"})
+        assert upstream.calls.last.request.headers.get("x-request-id") == f"id-{number}", path
