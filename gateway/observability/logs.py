@@ -42,18 +42,31 @@ def _timestamp(created: float) -> str:
 # A value left bare in the text format; anything else is written as a JSON
 # string, so that a client's path or model name cannot end the line and
 # forge the next one, or blur where one value ends.
-_BARE = re.compile(r'[^\s"=\\\x00-\x1f\x7f]+')
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BARE = re.compile(r'[^\s"=\\\x00-\x1f\x7f-\x9f]+')
+# C0 and C1 controls and Unicode's line and paragraph separators: each can
+# end a line for some reader (Python's splitlines() splits at all of them).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Those that JSON leaves as they are inside a string.
+_UNESCAPED = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(char: re.Match[str]) -> str:
+    code = ord(char[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _json_escaped(char: re.Match[str]) -> str:
+    return f"\\u{ord(char[0]):04x}"
 
 
 def _text_value(value: Any) -> str:
     if isinstance(value, str) and _BARE.fullmatch(value):
         return value
-    return _encode(value).decode()
+    return _UNESCAPED.sub(_json_escaped, _encode(value).decode())
 
 
 def _text_line(created: float, level: str, logger: str, fields: dict[str, Any]) -> str:
-    message = _CONTROL.sub(lambda char: f"\\x{ord(char[0]):02x}", fields.pop("message", ""))
+    message = _CONTROL.sub(_escaped, fields.pop("message", ""))
     pairs = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
     return f"{_timestamp(created)} {level} {logger} {message} {pairs}".rstrip()
 

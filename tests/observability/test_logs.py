@@ -134,6 +134,15 @@ async def test_a_path_cannot_forge_a_text_line(write_config, models, capsys):
     assert ' path="/x\\n2026-01-01T00:00:00.000+00:00 INFO gateway.access GET /admin 200" ' in line
 
 
+async def test_nor_can_a_unicode_line_separator_or_a_c1_control(write_config, models, capsys):
+    async with gateway_client(write_config(config('[logging]\nformat = "text"\n'))) as client:
+        await client.get("/x%E2%80%A8FAKE%20LINE%C2%85y")
+
+    [line] = [x for x in capsys.readouterr().err.splitlines() if "gateway.access" in x]
+    assert " INFO gateway.access GET /x\\u2028FAKE LINE\\x85y 404 " in line
+    assert ' path="/x\\u2028FAKE LINE\\u0085y" ' in line
+
+
 async def test_level_warning_turns_the_access_log_off(write_config, upstream, models, capsys):
     upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
 
