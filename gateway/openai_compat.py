@@ -217,6 +217,12 @@ class OpenAICompatibleProvider(Provider):
         """
         return _headers(headers)
 
+    def redacted(self, text: str, request: httpx.Request) -> str:
+        """``text`` from the upstream with the credentials ``request`` carried
+        blanked out, for upstream words shown to clients that are not an error
+        reply (see :meth:`error_detail`), such as an error line in a stream."""
+        return _redacted(text, request)
+
     def error_detail(self, response: httpx.Response) -> str:
         """The human text of an upstream error reply, in OpenAI's or Ollama's shape.
 

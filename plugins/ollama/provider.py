@@ -124,7 +124,8 @@ class OllamaProvider(OpenAICompatibleProvider):
                     continue
                 progress = self._decode(decode_progress, line, "pull progress line")
                 if progress.error is not None:
-                    raise PullFailed(self._pull_error(name, progress.error))
+                    raise PullFailed(
+                        self._pull_error(name, self.redacted(progress.error, response.request)))
                 if progress.status == "success":
                     finished = True
                     record_pull(self.id, name, "succeeded")

@@ -296,6 +296,28 @@ async def test_pull_error_line_mid_stream_is_500_with_ollama_text(client, upstre
                   "not exist. Check the name: the registry has no model 'nope:7b'"}
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_pull_error_line_never_shows_the_key_the_gateway_sent(write_config, upstream,
+                                                                      stream):
+    # A proxy in front of Ollama that quotes the credentials it refused.
+    path = write_config(f"""
+[providers.ollama]
+enabled = true
+base_url = "{NATIVE}/v1"
+api_key = "sk-ollama-proxy-5678"
+""")
+    upstream.post(f"{NATIVE}/api/pull").respond(content=ndjson(
+        {"status": "pulling manifest"},
+        {"error": "registry refused: token Bearer sk-ollama-proxy-5678"}))
+
+    async with gateway_client(path) as client:
+        reply = await client.post("/api/providers/ollama/pull",
+                                  json={"model": "x", "stream": stream})
+
+    assert "sk-ollama-proxy" not in reply.text
+    assert "registry refused: token [redacted]" in reply.text
+
+
 async def test_pull_of_a_model_that_needs_a_newer_ollama_is_500_with_its_text(client, upstream):
     error = ("pull model manifest: 412: \nThe model you are attempting to pull requires a "
              "newer version of Ollama.")
