@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import httpx
 import msgspec
 
 from .providers import ProviderConfig
@@ -157,9 +158,13 @@ def resolve_provider(
         resolved = msgspec.convert(raw, type=config_type)
     except msgspec.ValidationError as exc:
         raise ConfigError(describe(config.path, exc, prefix=f"providers.{provider_id}")) from None
-    if resolved.base_url and not _URL.match(resolved.base_url):
-        raise ConfigError(f"{config.path}: providers.{provider_id}.base_url: "
-                          f"{resolved.base_url!r} is not an http:// or https:// URL")
+    where = f"{config.path}: providers.{provider_id}"
+    if resolved.base_url and (problem := _url_problem(resolved.base_url)):
+        # Without the URL itself, which may hold a user:password.
+        raise ConfigError(f"{where}.base_url: {problem}")
+    if (key := resolved.resolved_api_key()) and not _HEADER_VALUE.fullmatch(key):
+        raise ConfigError(f"{where}.api_key: the key (from api_key or api_key_env) holds a "
+                          "space, a control character or a non-ASCII one; a header cannot carry it")
     for target in resolved.fallbacks:
         fallback_id, slash, model = target.partition("/")
         if fallback_id not in config.providers or (slash and not model):
@@ -172,7 +177,20 @@ def resolve_provider(
 
 # As SafeName, which the routes check provider ids against, no "..".
 _PROVIDER_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]*")
-_URL = re.compile(r"https?://[^\s/?#]", re.IGNORECASE)
+# What an HTTP header value (the Authorization header) may hold.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"not a URL ({exc})"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "not an http:// or https:// URL"
+    return None
+
+
 _AT = re.compile(r"^(?P<problem>.*) - at `\$(?P<where>[^`]*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 

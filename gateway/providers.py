@@ -51,7 +51,8 @@ class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def resolved_api_key(self) -> str:
         if self.api_key:
-            return self.api_key
+            # A TOML multi-line string ends in a newline too.
+            return self.api_key.strip()
         if self.api_key_env:
             # A key saved with `echo key > file` ends in a newline, which is
             # not allowed in a header (and would show up in the error).

@@ -121,6 +121,8 @@ def test_health_check_interval_cannot_be_negative(write_config):
     assert message == f"{path}: server.health_check_interval: Expected `float` >= 0.0"
 
 
+BAD_KEY = ("the key (from api_key or api_key_env) holds a space, a control character or a "
+           "non-ASCII one; a header cannot carry it")
 NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.', no '..' (the id goes "
          "before the '/' of model names and into URLs)")
 
@@ -135,7 +137,12 @@ NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.', no '..
     ("[providers.ollama]\npull_timeout = 0\n", "providers.ollama.pull_timeout",
      "Expected `float` > 0.0"),
     ('[providers.ollama]\nbase_url = "127.0.0.1:11434/v1"\n', "providers.ollama.base_url",
-     "'127.0.0.1:11434/v1' is not an http:// or https:// URL"),
+     "not an http:// or https:// URL"),
+    # The URL itself is not repeated: it may hold a password.
+    ('[providers.ollama]\nbase_url = "http://u:pw-1@127.0.0.1:80x/v1"\n',
+     "providers.ollama.base_url", "not a URL (Invalid port: '80x')"),
+    ('[providers.openai]\napi_key = "sk-a\\nb"\n', "providers.openai.api_key", BAD_KEY),
+    ('[providers.openai]\napi_key = "sk-unisécret"\n', "providers.openai.api_key", BAD_KEY),
     ('[providers."a/b"]\ntype = "ollama"\n', "providers.a/b", f"'a/b' {NO_ID}"),
     ('[providers.""]\ntype = "ollama"\n', "providers.", f"'' {NO_ID}"),
     ('[providers."a..b"]\ntype = "ollama"\n', "providers.a..b", f"'a..b' {NO_ID}"),

@@ -92,3 +92,16 @@ async def test_the_key_is_never_logged(write_config, upstream, caplog):
 
     assert "chat/completions" in caplog.text
     assert SECRET_KEY not in caplog.text
+
+
+async def test_a_key_written_as_a_multi_line_string_is_sent_without_its_newline(write_config,
+                                                                               upstream):
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion("Hi"))
+    path = write_config(f'[providers.openai]\nbase_url = "{OPENAI_URL}"\n'
+                        'api_key = """\nsk-multi-line\n"""\n')
+
+    async with gateway_client(path) as client:
+        reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
+
+    assert reply.status_code == 200
+    assert route.calls.last.request.headers["authorization"] == "Bearer sk-multi-line"
