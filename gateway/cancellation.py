@@ -40,7 +40,6 @@ def cancel_on_disconnect(app: ASGIApp) -> ASGIApp:
             if watch.hung_up:
                 # Our own cancellation: it ends here, the request is over.
                 watch.task.uncancel()
-                request_record().hung_up = True
                 return
             # The server's: its grace period after SIGTERM is over.
             if watch.started:
@@ -103,12 +102,17 @@ class _Watch:
             self._ended.set_result(message)
         if not self.complete:
             self.hung_up = True
+            self._tell_the_record()
             self.task.cancel()
 
     async def receive(self) -> Message:
         if self._listener is None:
             message = await self._receive()
-            if not message.get("more_body"):
+            if message["type"] == "http.disconnect":
+                # Gone while sending the body: the app finds the body cut
+                # short and fails, for nobody to hear.
+                self._tell_the_record()
+            elif not message.get("more_body"):
                 self._listen()
             return message
         if self._unread is not None:
@@ -119,6 +123,12 @@ class _Watch:
         if self._ended is None:
             self._ended = self.task.get_loop().create_future()
         return await self._ended
+
+    def _tell_the_record(self) -> None:
+        # Counted and logged as 499 if no reply had started; a stream cut
+        # off midway keeps the status it was sent with.
+        if not self.started:
+            request_record().hung_up = True
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":

@@ -45,7 +45,7 @@ class RequestRecord:
         self.first_chunk_at: float | None = None
         # (provider id, error kind) of each failed upstream call.
         self.upstream_errors: list[tuple[str, str]] | None = None
-        # The client hung up and the request was cancelled (gateway/cancellation.py).
+        # The client hung up before the reply started (gateway/cancellation.py).
         self.hung_up = False
         self._since = 0.0
 

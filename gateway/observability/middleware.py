@@ -66,10 +66,12 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if not status:
-                # Nginx's 499 for a client that hung up before the reply;
-                # otherwise the app failed and the server answers 500.
-                status = 499 if record.hung_up else 500
+            if record.hung_up:
+                # Nginx's 499 for a client that hung up before the reply
+                # started, whatever the app then sent into the void.
+                status = 499
+            elif not status:
+                status = 500  # the app failed before answering: the server sends a 500
             seconds = perf_counter() - record.started
             route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
             if self.metrics_enabled:

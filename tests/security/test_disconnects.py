@@ -1,6 +1,7 @@
 """A client that hangs up stops the work done for it (gateway/cancellation.py),
 shown with real servers: the gateway and a fake upstream on 127.0.0.1."""
 
+import socket
 import sys
 import textwrap
 import time
@@ -81,11 +82,29 @@ def test_a_request_whose_client_hung_up_is_counted_as_499_not_as_a_server_error(
     assert grown == {"499": 1}
 
 
-def grown_requests(before, text):
-    """The chats counted since ``before``, by status."""
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+def test_a_client_that_hangs_up_while_sending_its_body_is_counted_as_499(served, path):
+    url = served(FakeUpstream("hang"))
+    before = parse_metrics(httpx.get(f"{url}/metrics").text)
+    host, port = url.removeprefix("http://").split(":")
+
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 100\r\n\r\n{\"message\":".encode())
+        time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while not (grown := grown_requests(before, httpx.get(f"{url}/metrics").text, path)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    assert grown == {"499": 1}
+
+
+def grown_requests(before, text, route="/api/chat"):
+    """The requests to ``route`` counted since ``before``, by status."""
     return {dict(labels)["status"]: count
             for (name, labels), count in changes(before, parse_metrics(text)).items()
-            if name == "gateway_requests_total" and dict(labels)["route"] == "/api/chat"}
+            if name == "gateway_requests_total" and dict(labels)["route"] == route}
 
 
 def test_hanging_up_cancels_a_plugin_route_too(write_config, tmp_path):
