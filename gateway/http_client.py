@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from time import perf_counter
 from typing import Any
 
 import aiohttp
@@ -92,36 +91,39 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
         connect = timeout.get("connect")
-        start = perf_counter()
-        if self._slots.locked():
-            try:
-                async with asyncio.timeout(timeout.get("pool")):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise httpx.PoolTimeout("no connection came free in time", request=request) from None
-        else:
-            # A free slot is taken without waiting: no timer to set and cancel.
-            await self._slots.acquire()
-        url = request.url
-        if url.userinfo:
-            # httpx has turned it into an Authorization header already, and
-            # aiohttp refuses a request that carries both.
-            url = url.copy_with(userinfo=b"")
+        record = request_record()
+        record.transport_wait_started()
         try:
-            response = await self._session.request(
-                request.method, str(url), headers=request.headers.multi_items(),
-                data=request.content or None, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    connect=connect, sock_connect=connect, sock_read=timeout.get("read"),
-                ),
-            )
-        except BaseException as exc:
-            self._slots.release()
-            if isinstance(exc, Exception):
-                raise _httpx_error(exc, request) from exc
-            raise
+            if self._slots.locked():
+                try:
+                    async with asyncio.timeout(timeout.get("pool")):
+                        await self._slots.acquire()
+                except TimeoutError:
+                    raise httpx.PoolTimeout("no connection came free in time",
+                                            request=request) from None
+            else:
+                # A free slot is taken without waiting: no timer to set and cancel.
+                await self._slots.acquire()
+            url = request.url
+            if url.userinfo:
+                # httpx has turned it into an Authorization header already, and
+                # aiohttp refuses a request that carries both.
+                url = url.copy_with(userinfo=b"")
+            try:
+                response = await self._session.request(
+                    request.method, str(url), headers=request.headers.multi_items(),
+                    data=request.content or None, allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(
+                        connect=connect, sock_connect=connect, sock_read=timeout.get("read"),
+                    ),
+                )
+            except BaseException as exc:
+                self._slots.release()
+                if isinstance(exc, Exception):
+                    raise _httpx_error(exc, request) from exc
+                raise
         finally:
-            request_record().waited_on_transport(perf_counter() - start)
+            record.transport_wait_ended()
         stream = _ResponseStream(response, request, self._slots.release)
         reply = httpx.Response(
             response.status, headers=response.raw_headers, stream=stream, request=request,
@@ -149,8 +151,9 @@ class _ResponseStream(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
+        record = request_record()
         while True:
-            start = perf_counter()
+            record.transport_wait_started()
             try:
                 # readany hands over bytes as they arrive: stream chunks are
                 # forwarded at once, not held back to fill a buffer.
@@ -158,7 +161,7 @@ class _ResponseStream(httpx.AsyncByteStream):
             except Exception as exc:
                 raise _httpx_error(exc, self._request) from exc
             finally:
-                request_record().waited_on_transport(perf_counter() - start)
+                record.transport_wait_ended()
             if not chunk:
                 return
             yield chunk

@@ -28,7 +28,8 @@ class RequestRecord:
     """
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
-                 "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up", "_since")
+                 "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up", "_since",
+                 "_waits", "_waits_since")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
         self.request_id = request_id
@@ -48,9 +49,23 @@ class RequestRecord:
         # The client hung up before the reply started (gateway/cancellation.py).
         self.hung_up = False
         self._since = 0.0
+        # Socket waits in progress, and since when at least one has been.
+        self._waits = 0
+        self._waits_since = 0.0
 
-    def waited_on_transport(self, seconds: float) -> None:
-        self.transport_seconds = (self.transport_seconds or 0.0) + seconds
+    def transport_wait_started(self) -> None:
+        """The HTTP client starts waiting on an upstream socket."""
+        if not self._waits:
+            self._waits_since = perf_counter()
+        self._waits += 1
+
+    def transport_wait_ended(self) -> None:
+        """One wait is over. Waits that overlap (a route asking every provider
+        at once) count once: the time is the one a client waited."""
+        self._waits -= 1
+        if not self._waits:
+            self.transport_seconds = ((self.transport_seconds or 0.0)
+                                      + perf_counter() - self._waits_since)
 
     def overhead_seconds(self, now: float) -> float:
         """Time spent in the gateway itself so far: all of it but the upstream waits.

@@ -60,3 +60,16 @@ async def test_an_error_reply_reports_its_overhead_too(client):
 
     assert reply.status_code == 400
     assert overhead_ms(reply) > 0
+
+
+async def test_upstream_waits_made_at_once_count_once(write_config):
+    # /v1/models asks every provider at the same time.
+    models = msgspec.json.encode({"data": [{"id": "m"}]})
+    with raw_upstream(slow_reply(models)) as first, raw_upstream(slow_reply(models)) as second:
+        path = write_config(f'[providers.one]\ntype = "openai"\nbase_url = "{first}"\n'
+                            f'[providers.two]\ntype = "openai"\nbase_url = "{second}"\n')
+        async with gateway_client(path) as client:
+            reply = await client.get("/v1/models")
+
+    assert [m["id"] for m in reply.json()["data"]] == ["one/m", "two/m"]
+    assert 0 < overhead_ms(reply) < 100
