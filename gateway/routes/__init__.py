@@ -5,7 +5,7 @@ from typing import Any
 from ..chat import ChatService
 from ..config import Config
 from .chat import chat_route
-from .health import health
+from .health import health, health_head
 from .metrics import metrics
 from .openai_api import chat_completions_route, get_model, list_models
 from .plugins import list_plugins
@@ -17,7 +17,8 @@ def core_routes(config: Config, chat: ChatService) -> list[Any]:
     limit = config.server.max_body_bytes
     routes = [chat_route(chat, limit),
               chat_completions_route(chat, config.server.default_provider, limit),
-              health, list_plugins, list_providers, check_provider, list_models, get_model]
+              health, health_head, list_plugins, list_providers, check_provider, list_models,
+              get_model]
     if config.metrics.enabled:
         routes.append(metrics)
     return routes

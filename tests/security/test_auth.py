@@ -101,9 +101,12 @@ async def test_the_key_may_come_in_x_api_key(keyed):
 
 async def test_health_and_the_openapi_docs_need_no_key(keyed):
     health = await keyed.get("/health")
+    # As load balancers ask.
+    head = await keyed.head("/health")
     schema = await keyed.get("/docs/openapi.json")
 
     assert health.status_code == 200
+    assert (head.status_code, head.content) == (200, b"")
     assert schema.status_code == 200
 
 
