@@ -231,7 +231,7 @@ class OpenAICompatibleProvider(Provider):
         clients. An override of :meth:`status_error` should build its
         messages from this, not from the reply itself.
         """
-        return _redacted(_error_text(response), response.request)
+        return _redacted(_error_parts(response)[0], response.request)
 
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
         """The gateway error for a request that got no usable HTTP answer."""
@@ -253,10 +253,9 @@ class OpenAICompatibleProvider(Provider):
 
     def status_error(self, response: httpx.Response) -> GatewayError:
         """The gateway error for an upstream answer with status >= 400."""
-        detail = self.error_detail(response)
+        text, theirs = _error_parts(response)
+        detail = _redacted(text, response.request)
         status = response.status_code
-        # The client's to act on: its SDK may switch on the upstream's code.
-        theirs = _error_fields(response)
         if status == 404:
             return ModelNotFound(f"{self.name}: {detail}", **theirs)
         if status == 429:
@@ -308,28 +307,21 @@ def _redacted(text: str, request: httpx.Request) -> str:
     return text
 
 
-def _error_fields(response: httpx.Response) -> dict[str, str]:
-    """``param`` and ``upstream_code`` from an OpenAI-shaped error reply, where given."""
-    try:
-        body = msgspec.json.decode(response.content)
-    except (msgspec.DecodeError, RecursionError):
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return {}
-    fields = {"param": error.get("param"), "upstream_code": error.get("code")}
-    return {name: value for name, value in fields.items() if isinstance(value, str) and value}
-
-
-def _error_text(response: httpx.Response) -> str:
+def _error_parts(response: httpx.Response) -> tuple[str, dict[str, str]]:
+    """An error reply's human text, in OpenAI's or Ollama's shape, and from
+    OpenAI's its ``param`` and ``code`` (as ``upstream_code``), where given:
+    the client's SDK may switch on them."""
     try:
         body = msgspec.json.decode(response.content)
     except (msgspec.DecodeError, RecursionError):
         text = response.text.strip()
-        return text[:500] or response.reason_phrase
+        return text[:500] or response.reason_phrase, {}
     error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
     if isinstance(error, str) and error:
-        return error
-    return response.text[:500]
+        return error, {}
+    if not isinstance(error, dict):
+        return response.text[:500], {}
+    fields = {"param": error.get("param"), "upstream_code": error.get("code")}
+    theirs = {name: value for name, value in fields.items() if isinstance(value, str) and value}
+    message = error.get("message")
+    return (str(message) if message else response.text[:500]), theirs
