@@ -79,7 +79,8 @@ def create_app(path: str | Path | None = None) -> Litestar:
     # middleware, which runs only for requests that matched a route (and
     # makes Litestar wrap every route in a second exception handler).
     app.asgi_handler = ObservabilityMiddleware(
-        cancel_on_disconnect(app.asgi_handler), metrics_enabled=config.metrics.enabled,
+        cancel_on_disconnect(app.asgi_handler, config.server.body_timeout),
+        metrics_enabled=config.metrics.enabled,
         log_bodies=config.logging.log_bodies,
     )
     return app

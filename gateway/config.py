@@ -39,6 +39,8 @@ class ServerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     health_check_interval: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # Request bodies larger than this many bytes are refused with 413.
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
+    # Seconds a client gets to send the whole request body; slower ones get a 408.
+    body_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     # Listen on a non-loopback address although no [auth] keys are set.
     allow_public_without_keys: bool = False
     # Seconds that in-flight requests get to finish after SIGTERM.

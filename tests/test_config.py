@@ -131,6 +131,7 @@ NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.', no '..
     ("[server]\nport = 75060\n", "server.port", "Expected `int` <= 65535"),
     ("[server]\nport = 0\n", "server.port", "Expected `int` >= 1"),
     ("[server]\nworkers = 0\n", "server.workers", "Expected `int` >= 1"),
+    ("[server]\nbody_timeout = 0\n", "server.body_timeout", "Expected `float` > 0.0"),
     ("[providers.openai]\ntimeout = -1\n", "providers.openai.timeout", "Expected `float` > 0.0"),
     ("[providers.openai]\nmax_connections = 0\n", "providers.openai.max_connections",
      "Expected `int` >= 1"),
