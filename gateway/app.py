@@ -23,6 +23,7 @@ from .errors import GatewayError
 from .error_handlers import exception_handlers
 from .observability.health import health_checks
 from .observability.logs import configure_logging
+from .observability.metrics import reset_in_flight
 from .observability.middleware import ObservabilityMiddleware
 from .plugins import PluginHost
 from .providers import Provider
@@ -49,6 +50,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        reset_in_flight()
         async with _providers_running(app, providers, plugins, config):
             yield
 

@@ -10,6 +10,7 @@ library chooses that mode when it is imported, and so does this module.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from ..types import Usage
 from .context import RequestRecord
@@ -179,10 +180,48 @@ def record_pull(provider: str, model: str, outcome: PullOutcome) -> None:
 def render() -> tuple[bytes, str]:
     """The current metrics as a Prometheus scrape body and its content type."""
     if _MULTIPROCESS:
+        path = os.environ[MULTIPROC_ENV]
+        _forget_dead_workers(path)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry, path=path)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+# A "live" gauge (in flight) counts the processes that are alive, but
+# prometheus_client leaves it to the master to say which died
+# (mark_process_dead), and uvicorn's never does: a worker killed mid-request
+# would count forever. Checked at each scrape, it needs no master's help.
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def _forget_dead_workers(path: str) -> None:
+    for name in os.listdir(path):
+        found = _LIVE_GAUGE_FILE.fullmatch(name)
+        if found and not _alive(pid := int(found[1])):
+            try:
+                mark_process_dead(pid, path)
+            except FileNotFoundError:
+                pass  # another worker's scrape removed it first
+
+
+def _alive(pid: int) -> bool:
+    # A pid reused by another process keeps the dead worker's file until that
+    # process ends too: better a stale count a while than a live one dropped.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    return True
+
+
+def reset_in_flight() -> None:
+    """Called as a worker starts, before it serves: a worker given the pid of
+    a dead one opened that one's file and would carry on from its count."""
+    if _MULTIPROCESS:
+        IN_FLIGHT.set(0)
 
 
 @contextmanager

@@ -1,7 +1,11 @@
 """GET /metrics after known traffic: exact counts, moving histograms."""
 
 import asyncio
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -161,8 +165,9 @@ async def test_routes_are_counted_by_template_and_unknown_paths_as_unmatched(cli
                                    "model": ""}, 2)
 
 
-async def test_in_flight_counts_requests_being_served(write_config):
-    # The test client serves one request at a time: real servers here.
+def slow_upstream() -> tuple[Litestar, threading.Event, threading.Event]:
+    """A fake OpenAI upstream whose chats wait for ``release``; ``arrived``
+    is set when one is waiting."""
     arrived, release = threading.Event(), threading.Event()
 
     @post("/v1/chat/completions", status_code=200)
@@ -172,7 +177,12 @@ async def test_in_flight_counts_requests_being_served(write_config):
             await asyncio.sleep(0.005)
         return completion()
 
-    slow = Litestar([slow_completions, fake_models], logging_config=None)
+    return Litestar([slow_completions, fake_models], logging_config=None), arrived, release
+
+
+async def test_in_flight_counts_requests_being_served(write_config):
+    # The test client serves one request at a time: real servers here.
+    slow, arrived, release = slow_upstream()
     with serve_in_thread(slow) as upstream_url:
         path = write_config(f'[providers.openai]\nbase_url = "{upstream_url}/v1"\n')
         with serve_in_thread(create_app(path)) as url:
@@ -278,20 +288,38 @@ async def fake_models() -> dict:
 fake_upstream = Litestar([fake_completions, fake_models], logging_config=None)
 
 
-def per_worker_chats(metrics_dir, scratch):
-    """The /api/chat count each worker wrote to its own file."""
-    counts = {}
-    for db in metrics_dir.glob("counter_*.db"):
+def per_worker(metrics_dir, scratch, pattern):
+    """By file name, the samples each worker wrote to its own files that
+    match ``pattern``, read as if no other worker had written any."""
+    for db in metrics_dir.glob(pattern):
         alone = scratch / db.stem
         alone.mkdir(exist_ok=True)
         shutil.copy(db, alone / db.name)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(alone))
-        values = parse_metrics(_exposition(registry))
-        counts[db.stem] = sum(v for (name, labels), v in values.items()
-                              if name == "gateway_requests_total"
-                              and ("route", "/api/chat") in labels)
-    return counts
+        yield db.stem, parse_metrics(_exposition(registry))
+
+
+def per_worker_chats(metrics_dir, scratch):
+    """The /api/chat count each worker wrote to its own file."""
+    return {stem: sum(v for (name, labels), v in values.items()
+                      if name == "gateway_requests_total" and ("route", "/api/chat") in labels)
+            for stem, values in per_worker(metrics_dir, scratch, "counter_*.db")}
+
+
+def per_worker_in_flight(metrics_dir, scratch):
+    """By pid, the requests in flight each worker wrote to its own file."""
+    return {int(stem.rsplit("_", 1)[1]): values[sample("gateway_requests_in_flight")]
+            for stem, values in per_worker(metrics_dir, scratch, "gauge_livesum_*.db")}
+
+
+def wait_for(condition, what, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds} s for {what}")
+        time.sleep(0.05)
+    return found
 
 
 def scrape_until(url, chats):
@@ -350,3 +378,68 @@ def test_metrics_of_several_workers_add_up(write_config, tmp_path):
     assert scraped[sample("gateway_requests_total", **labels)] == sent
     assert scraped[sample("gateway_tokens_total", direction="out", source="reported",
                           **OPENAI)] == 3 * sent
+
+
+def test_a_killed_worker_no_longer_counts_in_flight(write_config, tmp_path):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    slow, arrived, release = slow_upstream()
+    with serve_in_thread(slow) as upstream_url, ThreadPoolExecutor(1) as pool:
+        path = write_config(f'[providers.openai]\nbase_url = "{upstream_url}/v1"\n')
+        with gateway_process(path, "--workers", "2", env={"TMPDIR": str(temp)}) as url:
+            [metrics_dir] = temp.glob("gateway-metrics-*")
+            held = pool.submit(httpx.post, f"{url}/api/chat", timeout=60,
+                               json={"message": "Hi", "provider": "openai"})
+            assert arrived.wait(30)
+            [holder] = wait_for(lambda: [pid for pid, n in per_worker_in_flight(
+                metrics_dir, scratch).items() if n == 1], "the chat in a worker's file")
+
+            os.kill(holder, signal.SIGKILL)
+            with pytest.raises(httpx.TransportError):
+                held.result(30)
+            # uvicorn starts a worker in its place: files of three pids.
+            wait_for(lambda: len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 3,
+                     "a new worker")
+            in_flight = parse_metrics(httpx.get(f"{url}/metrics").text)
+            release.set()
+
+    # Only the scrape itself.
+    assert in_flight[sample("gateway_requests_in_flight")] == 1
+
+
+# A worker in a process whose pid a dead worker had: that one's file is still
+# there, with three requests in flight, when this one's gauge opens it.
+HEIR_OF_A_DEAD_PID = """
+import sys
+from litestar.testing import TestClient
+from prometheus_client import Gauge
+
+Gauge("gateway_requests_in_flight", "Requests being served right now.",
+      multiprocess_mode="livesum", registry=None).inc(3)
+
+from gateway.app import create_app
+from gateway.observability.metrics import render
+
+before_start = render()[0].decode()
+with TestClient(create_app(sys.argv[1])) as client:
+    print(before_start, client.get("/metrics").text, sep="\\n# ---\\n")
+"""
+
+
+def test_a_worker_given_a_dead_workers_pid_starts_with_nothing_in_flight(write_config,
+                                                                         tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    path = write_config("")
+
+    run = subprocess.run([sys.executable, "-c", HEIR_OF_A_DEAD_PID, str(path)],
+                         env={**os.environ, metrics.MULTIPROC_ENV: str(metrics_dir)},
+                         capture_output=True, text=True, timeout=60)
+
+    assert run.returncode == 0, run.stderr
+    before_start, scraped = (parse_metrics(text)[sample("gateway_requests_in_flight")]
+                             for text in run.stdout.split("# ---\n"))
+    # Only the scrape itself, once the worker has started.
+    assert (before_start, scraped) == (3, 1)
