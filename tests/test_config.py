@@ -123,6 +123,8 @@ def test_health_check_interval_cannot_be_negative(write_config):
 
 BAD_KEY = ("the key (from api_key or api_key_env) holds a space, a control character or a "
            "non-ASCII one; a header cannot carry it")
+BASIC_AND_KEY = ("base_url has a user:password@ and api_key (or api_key_env) a key, and only one "
+                 "of them can be sent (both are the Authorization header): keep one")
 NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.', no '..' (the id goes "
          "before the '/' of model names and into URLs)")
 
@@ -144,6 +146,10 @@ NO_ID = ("cannot be a provider id: use letters, digits, '_', '-' and '.', no '..
      "providers.ollama.base_url", "not a URL (Invalid port: '80x')"),
     ('[providers.openai]\napi_key = "sk-a\\nb"\n', "providers.openai.api_key", BAD_KEY),
     ('[providers.openai]\napi_key = "sk-unisécret"\n', "providers.openai.api_key", BAD_KEY),
+    ('[providers.openai]\nbase_url = "http://u:pw@127.0.0.1/v1"\napi_key = "sk-a"\n',
+     "providers.openai", BASIC_AND_KEY),
+    ('[providers.vllm]\ntype = "openai"\nbase_url = "http://u@127.0.0.1/v1"\napi_key = "sk-a"\n',
+     "providers.vllm", BASIC_AND_KEY),
     ('[providers."a/b"]\ntype = "ollama"\n', "providers.a/b", f"'a/b' {NO_ID}"),
     ('[providers.""]\ntype = "ollama"\n', "providers.", f"'' {NO_ID}"),
     ('[providers."a..b"]\ntype = "ollama"\n', "providers.a..b", f"'a..b' {NO_ID}"),
