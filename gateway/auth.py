@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 from typing import Any
 
 from litestar import Litestar
@@ -116,10 +117,16 @@ def document_keys(app: Litestar) -> None:
             handler.responses = {**refusals, **(handler.responses or {})}
 
 
+# RFC 7235 separates the scheme from the token with spaces only; some
+# clients send a tab, which costs nothing to accept.
+_BEARER = re.compile(r"bearer[ \t]+", re.IGNORECASE)
+
+
 def _presented_key(headers: Any) -> str:
-    scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
+    authorization = headers.get("authorization", "")
+    scheme = _BEARER.match(authorization)
+    if scheme and (key := authorization[scheme.end():].strip()):
+        return key
     return headers.get("x-api-key", "").strip()
 
 

@@ -16,7 +16,7 @@ def gateway_provider_types(register):
 @hookimpl
 def gateway_routes(providers):
     ollama = {pid: p for pid, p in providers.items() if isinstance(p, OllamaProvider)}
-    return [ollama_router(ollama)] if ollama else []
+    return [ollama_router(ollama, providers)] if ollama else []
 
 
 @hookimpl

@@ -9,7 +9,7 @@ for that id. The handlers receive their provider as the ``ollama`` dependency.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from contextlib import aclosing
 
 import msgspec
@@ -74,12 +74,14 @@ class Deleted(msgspec.Struct, kw_only=True):
     message: str
 
 
-def ollama_router(providers: dict[str, OllamaProvider]) -> Router:
+def ollama_router(providers: dict[str, OllamaProvider], configured: Collection[str]) -> Router:
+    """The model routes of the Ollama ``providers``, among all ``configured`` ids."""
     async def ollama(provider_id: FromPath[str]) -> OllamaProvider:
         provider = providers.get(provider_id)
         if provider is None:
+            what = "an Ollama provider" if provider_id in configured else "configured"
             raise UnknownProvider(
-                f"Provider {provider_id!r} is not an Ollama provider; models can be managed "
+                f"Provider {provider_id!r} is not {what}; models can be managed "
                 f"for: {', '.join(providers)}"
             )
         if not provider.config.enabled:

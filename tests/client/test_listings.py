@@ -53,6 +53,14 @@ def test_models_of_a_provider_that_is_not_ollamas_is_one_line_and_exit_1(run, ga
                           "managed for: ollama\n")
 
 
+def test_models_of_a_provider_that_is_not_configured_says_so(run, gateway):
+    result = run("models", "nope", "--url", gateway)
+
+    assert result.code == 1
+    assert result.err == ("gateway: Provider 'nope' is not configured; models can be managed "
+                          "for: ollama\n")
+
+
 def test_json_listings_print_the_gateways_reply_and_nothing_else(run, gateway):
     providers = json.loads(run("providers", "--json", "--url", gateway).out)
     models = json.loads(run("models", "ollama", "--json", "--url", gateway).out)

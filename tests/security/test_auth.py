@@ -93,6 +93,24 @@ async def test_admin_routes_accept_an_admin_key(keyed):
     assert await statuses(keyed, ADMIN_ROUTES, bearer(ADMIN_KEY)) == {p: 200 for _, p in ADMIN_ROUTES}
 
 
+@pytest.mark.parametrize("authorization", ["Bearer\t{key}", "bearer \t {key}", "BEARER {key}"])
+async def test_the_bearer_scheme_is_any_case_and_may_be_followed_by_tabs(keyed, authorization):
+    reply = await keyed.get("/api/plugins",
+                            headers={"Authorization": authorization.format(key=ADMIN_KEY)})
+
+    assert reply.status_code == 200
+
+
+@pytest.mark.parametrize("authorization", ["Bearer{key}", "Bearer\v{key}", "Basic {key}",
+                                           "Bearer \t "])
+async def test_a_key_not_sent_as_bearer_then_space_or_tab_is_no_key(keyed, authorization):
+    reply = await keyed.get("/api/plugins",
+                            headers={"Authorization": authorization.format(key=ADMIN_KEY)})
+
+    assert reply.status_code == 401
+    assert reply.json()["detail"].startswith("This endpoint needs an API key")
+
+
 async def test_the_key_may_come_in_x_api_key(keyed):
     reply = await keyed.get("/api/plugins", headers={"x-api-key": ADMIN_KEY})
 

@@ -194,12 +194,15 @@ async def test_each_ollama_instance_has_its_own_routes_and_upstream(write_config
         gpu = await client.get("/api/providers/gpu/models")
         local = await client.get("/api/providers/ollama/models")
         openai = await client.get("/api/providers/openai/models")
+        nope = await client.get("/api/providers/nope/models")
 
     assert [m["name"] for m in gpu.json()["models"]] == ["big:70b"]
     assert [m["name"] for m in local.json()["models"]] == ["small:1b"]
-    assert openai.status_code == 400
+    assert (openai.status_code, nope.status_code) == (400, 400)
     assert openai.json()["detail"] == (
         "Provider 'openai' is not an Ollama provider; models can be managed for: ollama, gpu")
+    assert nope.json()["detail"] == (
+        "Provider 'nope' is not configured; models can be managed for: ollama, gpu")
 
 
 def test_pull_and_delete_are_admin_routes_and_the_others_are_not(write_config):
