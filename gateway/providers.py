@@ -119,6 +119,18 @@ class Provider:
     async def list_models(self) -> list[ModelInfo]:
         raise NotImplementedError
 
+    async def find_model(self, model: str) -> ModelInfo | None:
+        """The model a chat naming ``model`` would use, or ``None``.
+
+        The default looks for that exact id in :meth:`list_models`; a
+        provider whose upstream also accepts other spellings of a name
+        overrides it.
+        """
+        for info in await self.list_models():
+            if info.id == model:
+                return info
+        return None
+
     async def health(self) -> None:
         """Raise a :class:`~gateway.errors.GatewayError` if the upstream is not usable."""
         await self.list_models()

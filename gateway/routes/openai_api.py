@@ -206,10 +206,10 @@ async def get_model(state: State, model: FromPath[str]) -> ModelCard:
     service: ChatService = state.chat
     name = model.lstrip("/")
     provider, model_id = _resolve(service, state.config.server.default_provider, name)
-    for info in await provider.list_models():
-        if info.id == model_id:
-            return ModelCard(id=name, created=info.created, owned_by=info.owned_by or provider.id)
-    raise ModelNotFound(f"{provider.name} has no model {model_id!r}")
+    info = await provider.find_model(model_id)
+    if info is None:
+        raise ModelNotFound(f"{provider.name} has no model {model_id!r}")
+    return ModelCard(id=name, created=info.created, owned_by=info.owned_by or provider.id)
 
 
 async def _models_of(provider: Provider) -> list[ModelCard]:

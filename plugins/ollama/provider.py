@@ -176,6 +176,14 @@ class OllamaProvider(OpenAICompatibleProvider):
         return [ModelInfo(id=m.name, owned_by=self.id, created=_unix_time(m.modified_at))
                 for m in await self.local_models()]
 
+    async def find_model(self, model: str) -> ModelInfo | None:
+        # Ollama takes a name without a tag as the ":latest" one, in chats too.
+        names = {model, f"{model}:latest"} if ":" not in model.rsplit("/", 1)[-1] else {model}
+        for info in await self.list_models():
+            if info.id in names:
+                return info
+        return None
+
     def transport_error(self, exc: httpx.HTTPError) -> GatewayError:
         where = native_url(self.config.shown_base_url())
         if isinstance(exc, httpx.PoolTimeout):

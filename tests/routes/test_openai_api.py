@@ -496,6 +496,33 @@ async def test_one_model_is_found_by_its_prefixed_id_even_with_slashes(client, u
     assert missing.json()["error"]["code"] == "model_not_found"
 
 
+async def test_an_ollama_model_is_found_without_its_latest_tag_as_chats_find_it(client,
+                                                                               upstream):
+    upstream.get(f"{OLLAMA_NATIVE}/api/tags").respond(json={"models": [
+        {"name": "llama3.2:latest"}, {"name": "registry.local:5000/team/coder:latest"},
+        {"name": "qwen2.5:7b"}]})
+
+    found = [await client.get(f"/v1/models/ollama/{name}")
+             for name in ("llama3.2", "llama3.2:latest", "registry.local:5000/team/coder")]
+    # Only ":latest" is implied; another tag must be named.
+    missing = await client.get("/v1/models/ollama/qwen2.5")
+
+    assert [r.json()["id"] for r in found] == [
+        "ollama/llama3.2", "ollama/llama3.2:latest", "ollama/registry.local:5000/team/coder"]
+    assert missing.status_code == 404
+
+
+async def test_other_providers_match_a_model_id_exactly(client, upstream):
+    upstream.get(f"{OPENAI_URL}/models").respond(json={"object": "list", "data": [
+        {"id": "gpt-4o", "object": "model", "created": 1, "owned_by": "openai"}]})
+
+    found = await client.get("/v1/models/openai/gpt-4o")
+    missing = await client.get("/v1/models/openai/gpt-4o:latest")
+
+    assert found.status_code == 200
+    assert missing.status_code == 404
+
+
 async def test_unknown_v1_route_is_404_in_openai_shape(client):
     reply = await client.get("/v1/embeddings")
 
