@@ -77,7 +77,8 @@ UPSTREAM_FAILURES = {
     404: "No such model (under /v1, also: no such provider)",
     429: "The provider is rate-limiting the gateway",
     502: "The provider failed or sent a reply the gateway cannot read",
-    503: "The provider cannot be reached, or its connection pool is full",
+    503: "The provider cannot be reached, or is too busy (it answered 503, or its connection "
+         "pool is full)",
     504: "The provider did not answer in time",
 }
 

@@ -87,7 +87,9 @@ class UpstreamUnreachable(GatewayError):
 
 
 class UpstreamBusy(GatewayError):
-    """Every connection the gateway may open to the upstream is in use."""
+    """The upstream cannot take the request now: it answered 503 (its queue is
+    full, it is overloaded), or every connection the gateway may open to it is
+    in use. Trying again later, or elsewhere, may work."""
 
     status_code = 503
     kind = "upstream_busy"

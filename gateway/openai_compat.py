@@ -258,11 +258,20 @@ class OpenAICompatibleProvider(Provider):
         status = response.status_code
         if status == 404:
             return ModelNotFound(f"{self.name}: {detail}", **theirs)
+        retry = response.headers.get("retry-after")
         if status == 429:
-            retry = response.headers.get("retry-after")
             return RateLimited(
                 f"{self.name} is rate limiting requests: {detail}",
                 headers={"Retry-After": retry} if retry else None, **theirs,
+            )
+        if status == 503:
+            # RFC 9110's "temporary overload": Ollama with its queue full
+            # (OLLAMA_MAX_QUEUE), OpenAI's "engine is currently overloaded".
+            # Whoever sends it means "later, or elsewhere", not that the
+            # request or the upstream is broken.
+            return UpstreamBusy(
+                f"{self.name} is too busy to take the request (HTTP 503): {detail}",
+                headers={"Retry-After": retry} if retry else None,
             )
         if status in (400, 422):
             return BadRequest(f"{self.name} rejected the request: {detail}", **theirs)

@@ -202,6 +202,8 @@ async def test_upstream_statuses_map_to_the_error_taxonomy(client, upstream):
         (httpx.Response(500, text="boom"), 502, "upstream_error"),
         (httpx.Response(200, text="<html>not json</html>"), 502, "bad_upstream_reply"),
         (httpx.ConnectError("refused"), 503, "upstream_unreachable"),
+        (httpx.Response(503, json={"error": {"message": "The engine is currently overloaded"}},
+                        headers={"retry-after": "7"}), 503, "upstream_busy"),
         (httpx.ReadTimeout("slow"), 504, "upstream_timeout"),
     ]
     for outcome, status, kind in cases:
@@ -209,5 +211,5 @@ async def test_upstream_statuses_map_to_the_error_taxonomy(client, upstream):
         reply = await client.post("/api/chat", json={"message": "Hi", "provider": "openai"})
         assert (reply.status_code, reply.json()["error"]) == (status, kind)
         assert reply.json()["detail"]
-        if status == 429:
+        if kind in ("rate_limited", "upstream_busy"):
             assert reply.headers["retry-after"] == "7"

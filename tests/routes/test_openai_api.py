@@ -417,6 +417,8 @@ async def test_upstream_failures_map_to_statuses_in_openai_shape(client, upstrea
         (httpx.Response(500, text="boom"), 502, "api_error", "upstream_error"),
         (httpx.Response(200, text="<html>"), 502, "api_error", "bad_upstream_reply"),
         (httpx.ConnectError("refused"), 503, "api_error", "upstream_unreachable"),
+        (httpx.Response(503, json={"error": {"message": "The engine is currently overloaded"}},
+                        headers={"retry-after": "7"}), 503, "api_error", "upstream_busy"),
         (httpx.ReadTimeout("slow"), 504, "api_error", "upstream_timeout"),
     ]
     for outcome, status, type_, code in cases:
@@ -426,7 +428,7 @@ async def test_upstream_failures_map_to_statuses_in_openai_shape(client, upstrea
         error = reply.json()["error"]
         assert (reply.status_code, error["type"], error["code"]) == (status, type_, code)
         assert error["message"]
-        if status == 429:
+        if code in ("rate_limited", "upstream_busy"):
             assert reply.headers["retry-after"] == "7"
 
 

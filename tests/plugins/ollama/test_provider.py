@@ -6,8 +6,12 @@ import pytest
 from gateway.app import create_app
 from plugins.ollama.provider import native_url
 from tests.conftest import OLLAMA_URL, gateway_client
+from tests.observability.conftest import changes, sample, scrape
+from tests.test_chat import chunk, completion, sse
 
 NATIVE = "http://ollama.test"
+# What Ollama answers, with a 503, when OLLAMA_MAX_QUEUE requests already wait.
+QUEUE_FULL = "server busy, please try again.  maximum pending requests exceeded"
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -67,8 +71,46 @@ async def test_chat_errors_from_ollama_keep_their_meaning_and_its_message(
     assert (reply.status_code, reply.json()["detail"]) == (expected[0], expected[1].format(text))
 
 
-async def test_a_request_ollama_rejects_is_not_retried_on_a_fallback(write_config, upstream):
-    path = write_config(f"""
+def busy_reply(retry_after):
+    return httpx.Response(503, headers={"retry-after": retry_after} if retry_after else None,
+                          json={"error": {"message": QUEUE_FULL, "type": "api_error",
+                                          "param": None, "code": None}})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("retry_after", [None, "5"])
+async def test_a_busy_ollama_is_503_upstream_busy_in_its_words(client, upstream, stream,
+                                                               retry_after):
+    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(return_value=busy_reply(retry_after))
+
+    reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama",
+                                                 "stream": stream})
+
+    assert reply.status_code == 503
+    assert reply.json() == {
+        "status_code": 503, "error": "upstream_busy",
+        "detail": f"Ollama is too busy to take the request (HTTP 503): {QUEUE_FULL}"}
+    assert reply.headers.get("retry-after") == retry_after
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("retry_after", [None, "5"])
+async def test_a_busy_ollama_is_503_upstream_busy_on_v1_too(client, upstream, stream,
+                                                            retry_after):
+    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(return_value=busy_reply(retry_after))
+
+    reply = await client.post("/v1/chat/completions", json={
+        "model": "ollama/llama3.2", "messages": [{"role": "user", "content": "Hi"}],
+        "stream": stream})
+
+    assert reply.status_code == 503
+    assert reply.json() == {"error": {
+        "message": f"Ollama is too busy to take the request (HTTP 503): {QUEUE_FULL}",
+        "type": "api_error", "param": None, "code": "upstream_busy"}}
+    assert reply.headers.get("retry-after") == retry_after
+
+
+WITH_A_SPARE = f"""
 [providers.ollama]
 enabled = true
 base_url = "{OLLAMA_URL}"
@@ -78,7 +120,35 @@ fallbacks = ["spare"]
 type = "openai"
 base_url = "http://spare.test/v1"
 model = "spare-model"
-""")
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_busy_ollama_hands_the_chat_to_its_fallback(write_config, upstream, stream):
+    upstream.post(f"{OLLAMA_URL}/chat/completions").mock(return_value=busy_reply("5"))
+    spare = upstream.post("http://spare.test/v1/chat/completions")
+    if stream:
+        spare.respond(content=sse(chunk("From the spare"), chunk(finish="stop"), "[DONE]"),
+                      headers={"content-type": "text/event-stream"})
+    else:
+        spare.respond(json=completion("From the spare"))
+
+    async with gateway_client(write_config(WITH_A_SPARE)) as client:
+        before = await scrape(client)
+        reply = await client.post("/api/chat", json={"message": "Hi", "provider": "ollama",
+                                                     "stream": stream})
+        grown = changes(before, await scrape(client))
+
+    assert reply.status_code == 200
+    assert reply.headers["x-gateway-provider"] == "spare"
+    assert "From the spare" in reply.text
+    errors = {k: v for k, v in grown.items() if k[0] == "gateway_upstream_errors_total"}
+    assert errors == {sample("gateway_upstream_errors_total", provider="ollama",
+                             kind="upstream_busy"): 1}
+
+
+async def test_a_request_ollama_rejects_is_not_retried_on_a_fallback(write_config, upstream):
+    path = write_config(WITH_A_SPARE)
     upstream.post(f"{OLLAMA_URL}/chat/completions").respond(400, json={"error": {
         "message": "registry.ollama.ai/library/gemma:latest does not support tools"}})
     spare = upstream.post("http://spare.test/v1/chat/completions")

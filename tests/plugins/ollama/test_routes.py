@@ -138,8 +138,8 @@ FAILURES = {
              "loading can take longer (raise `timeout` in [providers.ollama])"),
     "busy": ({"return_value": httpx.Response(503, json={
                  "error": "server busy, please try again.  maximum pending requests exceeded"})},
-             502, "Ollama answered HTTP 503: server busy, please try again.  maximum pending "
-                  "requests exceeded"),
+             503, "Ollama is too busy to take the request (HTTP 503): server busy, please try "
+                  "again.  maximum pending requests exceeded"),
 }
 
 
