@@ -21,7 +21,7 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from .observability.context import current_request_id
+from .observability.context import current_request_id, upstream_call
 from .observability.metrics import record_pull
 from .openai_compat import OpenAICompatibleProvider
 from .providers import Provider, ProviderConfig
@@ -35,4 +35,5 @@ __all__ = [
     "ModelInfo", "Usage", "GatewayError", "BadRequest", "UnknownProvider", "ModelNotFound",
     "RateLimited", "UpstreamError", "BadUpstreamReply", "UpstreamUnreachable", "UpstreamTimeout",
     "Unauthorized", "Forbidden", "UpstreamBusy", "current_request_id", "record_pull",
+    "upstream_call",
 ]

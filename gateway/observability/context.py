@@ -2,13 +2,15 @@
 
 The middleware opens a :class:`RequestRecord` per request in a context
 variable; the chat service fills in what only it knows (the chat, the time
-spent waiting on the upstream, the first chunk, the usage), and the
-middleware reads it back once the reply is sent. Code running outside a
-request sees no record.
+spent waiting on the upstream, the first chunk, the usage), plugins their own
+upstream calls (:func:`upstream_call`), and the middleware reads it back once
+the reply is sent. Code running outside a request sees no record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from time import perf_counter
 from types import TracebackType
@@ -29,7 +31,7 @@ class RequestRecord:
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
                  "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up", "_since",
-                 "_waits", "_waits_since")
+                 "_waits", "_waits_since", "_calls", "_calls_since")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
         self.request_id = request_id
@@ -52,6 +54,8 @@ class RequestRecord:
         # Socket waits in progress, and since when at least one has been.
         self._waits = 0
         self._waits_since = 0.0
+        # _calls and _calls_since, the same for upstream_call blocks, stay
+        # unset until the first: a chat's record costs what it did.
 
     def transport_wait_started(self) -> None:
         """The HTTP client starts waiting on an upstream socket."""
@@ -66,6 +70,26 @@ class RequestRecord:
         if not self._waits:
             self.transport_seconds = ((self.transport_seconds or 0.0)
                                       + perf_counter() - self._waits_since)
+
+    def call_started(self) -> None:
+        """An :func:`upstream_call` block starts."""
+        calls = getattr(self, "_calls", 0)
+        if not calls:
+            self._calls_since = perf_counter()
+        self._calls = calls + 1
+
+    def call_ended(self) -> None:
+        """One block is over; blocks that overlap count once, as transport waits do."""
+        self._calls -= 1
+        if not self._calls:
+            self.upstream_seconds = ((self.upstream_seconds or 0.0)
+                                     + perf_counter() - self._calls_since)
+
+    def failed(self, provider: str, kind: str) -> None:
+        """An upstream call to ``provider`` failed with an error of ``kind``."""
+        if self.upstream_errors is None:
+            self.upstream_errors = []
+        self.upstream_errors.append((provider, kind))
 
     def overhead_seconds(self, now: float) -> float:
         """Time spent in the gateway itself so far: all of it but the upstream waits.
@@ -86,10 +110,7 @@ class RequestRecord:
                  tb: TracebackType | None) -> None:
         self.upstream_seconds = (self.upstream_seconds or 0.0) + perf_counter() - self._since
         if isinstance(exc, GatewayError):
-            provider = self.call.provider.id if self.call is not None else ""
-            if self.upstream_errors is None:
-                self.upstream_errors = []
-            self.upstream_errors.append((provider, exc.kind))
+            self.failed(self.call.provider.id if self.call is not None else "", exc.kind)
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("gateway_request", default=None)
@@ -113,6 +134,39 @@ def upstream_wait() -> RequestRecord:
     """``with upstream_wait(): ...`` counts the block as waiting on the upstream,
     and an error it raises as a failed upstream call."""
     return request_record()
+
+
+@contextmanager
+def upstream_call(provider_id: str) -> Iterator[None]:
+    """``with upstream_call(provider.id): ...`` counts the block as a call to that upstream.
+
+    For a plugin's own calls to its upstream, such as a provider's model
+    management or a route that asks an outside service. The block's time is
+    added to the request's upstream time (``upstream_ms`` in the access log),
+    and a :class:`~gateway.errors.GatewayError` it raises, which goes on
+    unchanged, is counted as a failed call to ``provider_id``: the access
+    line's ``error`` and ``gateway_upstream_errors_total{provider, kind}``.
+    Blocks that run at the same time count their time once. Outside a
+    request it records nothing. The gateway counts the chats a provider
+    answers itself, so do not wrap ``chat`` or ``chat_stream``, nor put one
+    block inside another: its error would count twice.
+
+    For a stream, wrap each wait for the next piece rather than the loop that
+    hands them on, so that time spent on the client is not counted::
+
+        with upstream_call(self.id):
+            line = await anext(lines)
+        yield line
+    """
+    record = request_record()
+    record.call_started()
+    try:
+        yield
+    except GatewayError as exc:
+        record.failed(provider_id, exc.kind)
+        raise
+    finally:
+        record.call_ended()
 
 
 def current_request_id() -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from gateway import (
     UpstreamTimeout,
     UpstreamUnreachable,
     record_pull,
+    upstream_call,
 )
 
 from .errors import BadOllamaReply, PullFailed
@@ -59,7 +60,9 @@ def native_url(base_url: str) -> str:
 
 class OllamaProvider(OpenAICompatibleProvider):
     """Model management uses the one long-lived client with absolute URLs:
-    the native API lives on the same host, so both share its connection pool."""
+    the native API lives on the same host, so both share its connection pool.
+    Each of its calls is an :func:`~gateway.upstream_call`, its reply's decoding
+    included: a reply of the wrong shape is a failed call too, as on the chat path."""
 
     config_type = OllamaConfig
     config: OllamaConfig
@@ -73,27 +76,31 @@ class OllamaProvider(OpenAICompatibleProvider):
         return f"POST /api/providers/{self.id}/pull"
 
     async def local_models(self) -> list[LocalModel]:
-        response = await self._native("GET", "/api/tags")
-        return self._decode(decode_tags, response.content, "model list").models
+        with upstream_call(self.id):
+            response = await self._native("GET", "/api/tags")
+            return self._decode(decode_tags, response.content, "model list").models
 
     async def running_models(self) -> list[RunningModel]:
-        response = await self._native("GET", "/api/ps")
-        return self._decode(decode_running, response.content, "list of running models").models
+        with upstream_call(self.id):
+            response = await self._native("GET", "/api/ps")
+            return self._decode(decode_running, response.content, "list of running models").models
 
     async def show_model(self, name: str) -> ModelShow:
-        response = await self._native("POST", "/api/show", {"model": name})
-        show = self._decode(decode_show, response.content, "model description")
+        with upstream_call(self.id):
+            response = await self._native("POST", "/api/show", {"model": name})
+            show = self._decode(decode_show, response.content, "model description")
         show.name = name
         return show
 
     async def delete_model(self, name: str) -> None:
-        try:
-            await self._native("DELETE", "/api/delete", {"model": name})
-        except ModelNotFound:
-            raise ModelNotFound(
-                f"{self.name} has no model {name!r}; "
-                f"GET /api/providers/{self.id}/models lists the installed ones"
-            ) from None
+        with upstream_call(self.id):
+            try:
+                await self._native("DELETE", "/api/delete", {"model": name})
+            except ModelNotFound:
+                raise ModelNotFound(
+                    f"{self.name} has no model {name!r}; "
+                    f"GET /api/providers/{self.id}/models lists the installed ones"
+                ) from None
 
     async def pull(self, name: str) -> AsyncGenerator[PullProgress, None]:
         """Yield Ollama's progress lines up to and including ``success``.
@@ -101,17 +108,41 @@ class OllamaProvider(OpenAICompatibleProvider):
         Raises :class:`PullFailed` for an error line or a stream that ends
         without ``success``, and ``UpstreamTimeout`` once ``pull_timeout`` is
         spent. Closing the generator closes the upstream request.
+
+        Its upstream time is the wait for Ollama's reply and for each line,
+        not the time the lines spend on their way to the client.
         """
         record_pull(self.id, name, "started")
         finished = False
         deadline = asyncio.get_running_loop().time() + self.config.pull_timeout
         try:
-            response = await self._open_pull(name, deadline)
+            with upstream_call(self.id):
+                response = await self._open_pull(name, deadline)
         except BaseException:
             record_pull(self.id, name, "failed")
             raise
         try:
             lines = response.aiter_lines()
+            while True:
+                with upstream_call(self.id):
+                    progress = await self._next_progress(name, lines, deadline, response.request)
+                if progress.status == "success":
+                    finished = True
+                    record_pull(self.id, name, "succeeded")
+                    yield progress
+                    return
+                yield progress
+        finally:
+            # A client that hangs up mid-pull counts as a failure too: the
+            # model was not pulled for it.
+            if not finished:
+                record_pull(self.id, name, "failed")
+            await response.aclose()
+
+    async def _next_progress(self, name: str, lines: AsyncIterator[str], deadline: float,
+                             request: httpx.Request) -> PullProgress:
+        """The pull's next progress line, or the error that ends the pull."""
+        try:
             while True:
                 async with asyncio.timeout_at(deadline):
                     line = await anext(lines, None)
@@ -120,18 +151,8 @@ class OllamaProvider(OpenAICompatibleProvider):
                         f"The pull of {name!r} broke off: {self.name} closed the progress "
                         "stream before reporting success. Pull again to resume it."
                     )
-                if not line.strip():
-                    continue
-                progress = self._decode(decode_progress, line, "pull progress line")
-                if progress.error is not None:
-                    raise PullFailed(
-                        self._pull_error(name, self.redacted(progress.error, response.request)))
-                if progress.status == "success":
-                    finished = True
-                    record_pull(self.id, name, "succeeded")
-                    yield progress
-                    return
-                yield progress
+                if line.strip():
+                    break
         except TimeoutError:
             raise self._pull_timeout(name) from None
         except httpx.HTTPError as exc:
@@ -139,12 +160,10 @@ class OllamaProvider(OpenAICompatibleProvider):
                 f"The pull of {name!r} broke off: the connection to {self.name} failed "
                 f"({type(exc).__name__}). Pull again to resume it."
             ) from None
-        finally:
-            # A client that hangs up mid-pull counts as a failure too: the
-            # model was not pulled for it.
-            if not finished:
-                record_pull(self.id, name, "failed")
-            await response.aclose()
+        progress = self._decode(decode_progress, line, "pull progress line")
+        if progress.error is not None:
+            raise PullFailed(self._pull_error(name, self.redacted(progress.error, request)))
+        return progress
 
     async def _open_pull(self, name: str, deadline: float) -> httpx.Response:
         cfg = self.config

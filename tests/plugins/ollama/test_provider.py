@@ -1,11 +1,14 @@
 """The Ollama provider: chat errors worded for Ollama, its health check, its config."""
 
+import asyncio
+
 import httpx
 import pytest
 
 from gateway.app import create_app
 from plugins.ollama.provider import native_url
 from tests.conftest import OLLAMA_URL, gateway_client
+from tests.observability.conftest import _drop_log_handler, access_lines  # noqa: F401 (fixtures)
 from tests.observability.conftest import changes, sample, scrape
 from tests.test_chat import chunk, completion, sse
 
@@ -220,6 +223,35 @@ async def test_model_list_comes_from_native_tags_with_unix_times(write_config, u
 
     assert [(m.id, m.owned_by, m.created) for m in models] == [
         ("llama3.2:latest", "ollama", 1746405464), ("glm-4.6", "ollama", 0)]
+
+
+async def test_two_ollamas_asked_at_once_count_their_wait_once(write_config, upstream,
+                                                               access_lines):
+    path = write_config(f"""
+[providers.ollama]
+enabled = true
+base_url = "{OLLAMA_URL}"
+
+[providers.backup]
+type = "ollama"
+enabled = true
+base_url = "http://backup.test/v1"
+""")
+
+    async def tags_after_a_while(request):
+        await asyncio.sleep(0.1)
+        return httpx.Response(200, json={"models": [{"name": "llama3.2:latest"}]})
+
+    for host in (NATIVE, "http://backup.test"):
+        upstream.get(f"{host}/api/tags").mock(side_effect=tags_after_a_while)
+
+    async with gateway_client(path) as client:
+        reply = await client.get("/v1/models")
+
+    [line] = [line for line in access_lines() if line["path"] == "/v1/models"]
+    assert len(reply.json()["data"]) == 2
+    # /v1/models asks both at the same time: 0.1 s of waiting, not 0.2 s.
+    assert 100 <= line["upstream_ms"] <= line["duration_ms"]
 
 
 @pytest.mark.parametrize(("base_url", "native"), [

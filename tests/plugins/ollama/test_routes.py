@@ -7,7 +7,8 @@ import msgspec
 import pytest
 
 from tests.conftest import gateway_client
-from tests.observability.conftest import changes, scrape
+from tests.observability.conftest import _drop_log_handler, access_lines  # noqa: F401 (fixtures)
+from tests.observability.conftest import changes, sample, scrape
 
 NATIVE = "http://ollama.test"
 PULL_HINT = "pull it with POST /api/providers/ollama/pull"
@@ -605,3 +606,95 @@ async def test_every_call_to_ollamas_own_api_carries_the_request_id(client, upst
     for number, (method, path, body) in enumerate(calls):
         await client.request(method, path, json=body, headers={"X-Request-ID": f"id-{number}"})
         assert upstream.calls.last.request.headers.get("x-request-id") == f"id-{number}", path
+
+
+# --- what the access log and /metrics show of the calls to Ollama ---------------------------
+
+# How long the mocked Ollama takes to answer, or to send each progress line.
+WAIT = 0.02
+
+
+def answer_after_a_wait(up_path):
+    bodies = {"/api/tags": {"json": {"models": []}}, "/api/ps": {"json": {"models": []}},
+              "/api/show": {"json": SHOW}, "/api/delete": {},
+              "/api/pull": {"content": ndjson(*PROGRESS)}}
+
+    async def answer(request):
+        await asyncio.sleep(WAIT)
+        return httpx.Response(200, **bodies[up_path])
+
+    return answer
+
+
+def access_line(access_lines, path):
+    [line] = [line for line in access_lines() if line["path"] == path]
+    return line
+
+
+@pytest.mark.parametrize(("method", "path", "body", "up_method", "up_path"), ROUTES)
+async def test_the_access_line_has_the_time_spent_waiting_on_ollama(
+    write_config, upstream, access_lines, method, path, body, up_method, up_path
+):
+    upstream.route(method=up_method, url=f"{NATIVE}{up_path}").mock(
+        side_effect=answer_after_a_wait(up_path))
+
+    async with gateway_client(write_config()) as client:
+        reply = await client.request(method, path, json=body)
+
+    line = access_line(access_lines, path)
+    assert reply.status_code == 200
+    assert WAIT * 1000 <= line["upstream_ms"] <= line["duration_ms"]
+
+
+class TricklingStream(httpx.AsyncByteStream):
+    """Ollama's progress lines, each after a wait."""
+
+    async def __aiter__(self):
+        for line in PROGRESS:
+            await asyncio.sleep(WAIT)
+            yield ndjson(line)
+
+
+async def test_a_streamed_pull_counts_the_wait_for_every_progress_line(write_config, upstream,
+                                                                       access_lines):
+    upstream.post(f"{NATIVE}/api/pull").respond(stream=TricklingStream())
+
+    async with gateway_client(write_config()) as client:
+        reply = await client.post("/api/providers/ollama/pull",
+                                  json={"model": "llama3.2:1b", "stream": True})
+
+    line = access_line(access_lines, "/api/providers/ollama/pull")
+    assert reply.text.splitlines()[-1].startswith('{"status":"success"')
+    assert len(PROGRESS) * WAIT * 1000 <= line["upstream_ms"] <= line["duration_ms"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "up_method", "up_path"), ROUTES)
+async def test_ollama_out_of_reach_is_the_access_lines_error_and_counted_in_metrics(
+    write_config, upstream, access_lines, method, path, body, up_method, up_path
+):
+    upstream.route(method=up_method, url=f"{NATIVE}{up_path}").mock(
+        side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+
+    async with gateway_client(write_config()) as client:
+        before = await scrape(client)
+        await client.request(method, path, json=body)
+        grown = changes(before, await scrape(client))
+
+    line = access_line(access_lines, path)
+    assert (line["status"], line["error"]) == (503, "upstream_unreachable")
+    errors = {k: v for k, v in grown.items() if k[0] == "gateway_upstream_errors_total"}
+    assert errors == {sample("gateway_upstream_errors_total", provider="ollama",
+                             kind="upstream_unreachable"): 1}
+
+
+async def test_a_streamed_pull_failing_midway_is_the_access_lines_error(write_config, upstream,
+                                                                        access_lines):
+    upstream.post(f"{NATIVE}/api/pull").respond(content=ndjson(
+        PROGRESS[0], {"error": "max retries exceeded: EOF"}))
+
+    async with gateway_client(write_config()) as client:
+        reply = await client.post("/api/providers/ollama/pull",
+                                  json={"model": "llama3.2:1b", "stream": True})
+
+    line = access_line(access_lines, "/api/providers/ollama/pull")
+    assert (reply.status_code, line["status"], line["error"]) == (200, 200, "pull_failed")
