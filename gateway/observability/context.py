@@ -54,8 +54,9 @@ class RequestRecord:
         # Socket waits in progress, and since when at least one has been.
         self._waits = 0
         self._waits_since = 0.0
-        # _calls and _calls_since, the same for upstream_call blocks, stay
-        # unset until the first: a chat's record costs what it did.
+        # The same for upstream_call blocks.
+        self._calls = 0
+        self._calls_since = 0.0
 
     def transport_wait_started(self) -> None:
         """The HTTP client starts waiting on an upstream socket."""
@@ -73,10 +74,9 @@ class RequestRecord:
 
     def call_started(self) -> None:
         """An :func:`upstream_call` block starts."""
-        calls = getattr(self, "_calls", 0)
-        if not calls:
+        if not self._calls:
             self._calls_since = perf_counter()
-        self._calls = calls + 1
+        self._calls += 1
 
     def call_ended(self) -> None:
         """One block is over; blocks that overlap count once, as transport waits do."""
