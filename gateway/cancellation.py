@@ -70,39 +70,53 @@ class _BodyDeadlines:
 
     Every request has the same time limit, so the oldest request is the
     first one due: the timer is set for it, and when it fires it ends the
-    requests that are overdue and is set for the oldest one left.
+    overdue requests whose app is waiting for the body, and is set for the
+    oldest one left. An overdue request whose app is busy with something
+    else (a route that reads its body late, or never) is not the client's
+    fault: it gets the whole limit again from then on.
     """
 
-    __slots__ = ("timeout", "_reading", "_timer")
+    __slots__ = ("timeout", "_reading", "_timer", "_loop")
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        # In order of arrival, so in the order they are due.
+        # In order of arrival (or of a new start), so in the order they are due.
         self._reading: dict[_Watch, float] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, watch: _Watch) -> None:
         loop = watch.task.get_loop()
+        if loop is not self._loop:
+            # The app is served on a new event loop (one per test client,
+            # or asyncio.run): the old loop's requests and timer are gone.
+            self._reading.clear()
+            self._timer, self._loop = None, loop
         self._reading[watch] = loop.time()
         if self._timer is None:
-            self._timer = loop.call_later(self.timeout, self._check, loop)
+            self._timer = loop.call_later(self.timeout, self._check)
 
     def remove(self, watch: _Watch) -> None:
         self._reading.pop(watch, None)
 
-    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
-        due = loop.time() - self.timeout
+    def _check(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
         overdue = []
         for watch, arrived in self._reading.items():
-            if arrived > due:
-                self._timer = loop.call_at(arrived + self.timeout, self._check, loop)
+            if arrived > now - self.timeout:
                 break
             overdue.append(watch)
-        else:
-            self._timer = None
         for watch in overdue:
             del self._reading[watch]
-            watch.body_overdue()
+            if watch.awaiting_body:
+                watch.body_overdue()
+            else:
+                self._reading[watch] = now
+        self._timer = None
+        for arrived in self._reading.values():
+            self._timer = self._loop.call_at(arrived + self.timeout, self._check)
+            break
 
 
 class _Watch:
@@ -120,8 +134,8 @@ class _Watch:
     plain chat took through the gateway.
     """
 
-    __slots__ = ("task", "started", "complete", "hung_up", "too_slow", "_receive", "_send",
-                 "_listener", "_unread", "_ended", "_bodies")
+    __slots__ = ("task", "started", "complete", "hung_up", "too_slow", "awaiting_body",
+                 "_receive", "_send", "_listener", "_unread", "_ended", "_bodies")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send,
                  bodies: _BodyDeadlines) -> None:
@@ -129,6 +143,8 @@ class _Watch:
         assert task is not None
         self.task = task
         self.started = self.complete = self.hung_up = self.too_slow = False
+        # The app is in receive(), waiting for the client's body.
+        self.awaiting_body = False
         self._receive = receive
         self._send = send
         self._listener: asyncio.Task[None] | None = None
@@ -156,8 +172,8 @@ class _Watch:
             self._bodies = None
 
     def body_overdue(self) -> None:
-        # A reply already under way (from an app that did not wait for the
-        # body) is left to finish.
+        # A reply already under way (from an app that starts it before
+        # reading the whole body) is left to finish.
         self._bodies = None
         if not self.started:
             self.too_slow = True
@@ -181,7 +197,9 @@ class _Watch:
 
     async def receive(self) -> Message:
         if self._listener is None:
+            self.awaiting_body = True
             message = await self._receive()
+            self.awaiting_body = False
             if message["type"] == "http.disconnect":
                 # Gone while sending the body: the app finds the body cut
                 # short and fails, for nobody to hear.

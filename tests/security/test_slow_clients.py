@@ -18,18 +18,48 @@ TIMEOUT = 0.3
 CHAT = b'{"message": "Hi", "provider": "openai"}'
 
 
+# A route that takes its time before it reads its body, or never reads it.
+SLOW_ROUTES = f"""
+import asyncio
+from litestar import Request, post
+from gateway import hookimpl
+
+@post("/api/extra/busy", status_code=200)
+async def busy() -> dict[str, bool]:
+    await asyncio.sleep({2 * TIMEOUT})
+    return {{"done": True}}
+
+@post("/api/extra/busy-then-read", status_code=200)
+async def busy_then_read(request: Request) -> dict[str, int]:
+    await asyncio.sleep({2 * TIMEOUT})
+    return {{"bytes": len(await request.body())}}
+
+@hookimpl
+def gateway_routes():
+    return [busy, busy_then_read]
+"""
+
+
 @pytest.fixture
-def gateway(write_config, plugin_config):
-    """A gateway with a short body timeout, the drop-in routes plugin and
-    an OpenAI-compatible fake upstream that answers after 0.6 s."""
+def app_path(write_config, plugin_config):
+    """Serve an OpenAI-compatible fake upstream that answers after 0.6 s;
+    yield the path of a config with a short body timeout, the drop-in
+    routes plugins and that fake as the openai provider, and the fake."""
     fake = FakeUpstream("reply", delay=2 * TIMEOUT)
     with serve_in_thread(fake) as upstream_url:
         path = plugin_config(server=f"body_timeout = {TIMEOUT}")
+        (path.parent / "plugins" / "slow_routes.py").write_text(SLOW_ROUTES)
         # The plugin config's own [providers.openai] is replaced by the fake's.
         text = path.read_text().split("[providers.openai]")[0] + provider_config(upstream_url)
         path.write_text(text)
-        with serve_in_thread(create_app(path)) as url:
-            yield url, fake
+        yield path, fake
+
+
+@pytest.fixture
+def gateway(app_path):
+    path, fake = app_path
+    with serve_in_thread(create_app(path)) as url:
+        yield url, fake
 
 
 def _trickle(url: str, path: str, sent: bytes, length: int) -> tuple[bytes, float, bytes]:
@@ -89,6 +119,28 @@ def test_the_timeout_covers_the_body_only_not_a_slow_upstream(gateway):
 
     assert reply.status_code == 200
     assert fake.chats == 1
+
+
+@pytest.mark.parametrize(("path", "reply"), [("/api/extra/busy", {"done": True}),
+                                             ("/api/extra/busy-then-read", {"bytes": len(CHAT)})])
+def test_a_route_busy_before_it_reads_the_body_is_not_cut_off(gateway, path, reply):
+    url, _ = gateway
+
+    served = httpx.post(f"{url}{path}", content=CHAT, timeout=10)
+
+    assert served.status_code == 200
+    assert served.json() == reply
+
+
+def test_the_timeout_holds_when_the_app_is_served_again_on_a_new_event_loop(app_path):
+    app = create_app(app_path[0])
+    with serve_in_thread(app) as url:
+        # Its body in at once, but the shared timer is set; the loop ends before it is due.
+        assert httpx.post(f"{url}/api/extra/upload", content=CHAT).status_code == 200
+    with serve_in_thread(app) as url:
+        reply, _, _ = _trickle(url, "/api/chat", CHAT[:10], len(CHAT))
+
+    assert reply.startswith(b"HTTP/1.1 408 ")
 
 
 def test_a_body_sent_in_pieces_within_the_timeout_is_served(gateway):
