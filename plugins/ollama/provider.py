@@ -58,6 +58,19 @@ def native_url(base_url: str) -> str:
     return base_url.rstrip("/").removesuffix("/v1")
 
 
+def _full_name(name: str) -> str:
+    """``name`` as Ollama resolves it, in chats too: ``[host/][namespace/]model[:tag]``
+    with ``registry.ollama.ai``, ``library`` and ``latest`` for what is left
+    out, and case ignored."""
+    path, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:  # no tag; a colon before a "/" is a host's port
+        path, tag = name, "latest"
+    parts = path.split("/")
+    if len(parts) < 3:
+        parts = ["registry.ollama.ai", *(["library"] if len(parts) == 1 else []), *parts]
+    return f"{'/'.join(parts)}:{tag}".lower()
+
+
 class OllamaProvider(OpenAICompatibleProvider):
     """Model management uses the one long-lived client with absolute URLs:
     the native API lives on the same host, so both share its connection pool.
@@ -196,10 +209,9 @@ class OllamaProvider(OpenAICompatibleProvider):
                 for m in await self.local_models()]
 
     async def find_model(self, model: str) -> ModelInfo | None:
-        # Ollama takes a name without a tag as the ":latest" one, in chats too.
-        names = {model, f"{model}:latest"} if ":" not in model.rsplit("/", 1)[-1] else {model}
+        wanted = _full_name(model)
         for info in await self.list_models():
-            if info.id in names:
+            if _full_name(info.id) == wanted:
                 return info
         return None
 

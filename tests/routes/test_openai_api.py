@@ -498,19 +498,20 @@ async def test_one_model_is_found_by_its_prefixed_id_even_with_slashes(client, u
     assert missing.json()["error"]["code"] == "model_not_found"
 
 
-async def test_an_ollama_model_is_found_without_its_latest_tag_as_chats_find_it(client,
-                                                                               upstream):
+async def test_an_ollama_model_is_found_by_any_name_ollama_resolves_to_it(client, upstream):
     upstream.get(f"{OLLAMA_NATIVE}/api/tags").respond(json={"models": [
         {"name": "llama3.2:latest"}, {"name": "registry.local:5000/team/coder:latest"},
         {"name": "qwen2.5:7b"}]})
 
-    found = [await client.get(f"/v1/models/ollama/{name}")
-             for name in ("llama3.2", "llama3.2:latest", "registry.local:5000/team/coder")]
+    names = ["llama3.2", "llama3.2:latest", "Llama3.2", "library/llama3.2",
+             "registry.ollama.ai/library/llama3.2:latest", "registry.local:5000/team/coder",
+             "QWEN2.5:7B"]
+    found = [await client.get(f"/v1/models/ollama/{name}") for name in names]
     # Only ":latest" is implied; another tag must be named.
     missing = await client.get("/v1/models/ollama/qwen2.5")
 
-    assert [r.json()["id"] for r in found] == [
-        "ollama/llama3.2", "ollama/llama3.2:latest", "ollama/registry.local:5000/team/coder"]
+    # Named as asked, as Ollama's own /v1/models/{model} does.
+    assert [r.json()["id"] for r in found] == [f"ollama/{name}" for name in names]
     assert missing.status_code == 404
 
 
