@@ -271,7 +271,7 @@ class OpenAICompatibleProvider(Provider):
             # request or the upstream is broken.
             return UpstreamBusy(
                 f"{self.name} is too busy to take the request (HTTP 503): {detail}",
-                headers={"Retry-After": retry} if retry else None,
+                headers={"Retry-After": retry} if retry else None, **theirs,
             )
         if status in (400, 422):
             return BadRequest(f"{self.name} rejected the request: {detail}", **theirs)

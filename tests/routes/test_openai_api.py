@@ -437,6 +437,7 @@ async def test_upstream_failures_map_to_statuses_in_openai_shape(client, upstrea
     (400, "temperature", "invalid_value"),
     (404, None, "model_not_found"),
     (429, None, "rate_limit_exceeded"),
+    (503, None, "engine_overloaded"),
 ])
 async def test_the_upstreams_own_param_and_code_reach_a_v1_client(client, upstream, status,
                                                                   param, code):
@@ -451,7 +452,7 @@ async def test_the_upstreams_own_param_and_code_reach_a_v1_client(client, upstre
     assert (v1.json()["error"]["param"], v1.json()["error"]["code"]) == (param, code)
     # The gateway's own API keeps the gateway's kinds.
     assert api.json()["error"] == {400: "bad_request", 404: "model_not_found",
-                                   429: "rate_limited"}[status]
+                                   429: "rate_limited", 503: "upstream_busy"}[status]
 
 
 async def test_models_of_every_provider_prefixed_and_a_failing_one_left_out(write_config, upstream):
