@@ -31,7 +31,7 @@ class RequestRecord:
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
                  "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up", "_since",
-                 "_waits", "_waits_since", "_calls", "_calls_since")
+                 "_waits", "_waits_since", "_calls", "_calls_since", "_last_failure")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
         self.request_id = request_id
@@ -57,6 +57,8 @@ class RequestRecord:
         # The same for upstream_call blocks.
         self._calls = 0
         self._calls_since = 0.0
+        # So that an error passing out of nested blocks is counted once.
+        self._last_failure: GatewayError | None = None
 
     def transport_wait_started(self) -> None:
         """The HTTP client starts waiting on an upstream socket."""
@@ -85,11 +87,14 @@ class RequestRecord:
             self.upstream_seconds = ((self.upstream_seconds or 0.0)
                                      + perf_counter() - self._calls_since)
 
-    def failed(self, provider: str, kind: str) -> None:
-        """An upstream call to ``provider`` failed with an error of ``kind``."""
+    def failed(self, provider: str, exc: GatewayError) -> None:
+        """An upstream call to ``provider`` failed with ``exc``."""
+        if exc is self._last_failure:
+            return
+        self._last_failure = exc
         if self.upstream_errors is None:
             self.upstream_errors = []
-        self.upstream_errors.append((provider, kind))
+        self.upstream_errors.append((provider, exc.kind))
 
     def overhead_seconds(self, now: float) -> float:
         """Time spent in the gateway itself so far: all of it but the upstream waits.
@@ -110,7 +115,7 @@ class RequestRecord:
                  tb: TracebackType | None) -> None:
         self.upstream_seconds = (self.upstream_seconds or 0.0) + perf_counter() - self._since
         if isinstance(exc, GatewayError):
-            self.failed(self.call.provider.id if self.call is not None else "", exc.kind)
+            self.failed(self.call.provider.id if self.call is not None else "", exc)
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("gateway_request", default=None)
@@ -148,8 +153,8 @@ def upstream_call(provider_id: str) -> Iterator[None]:
     line's ``error`` and ``gateway_upstream_errors_total{provider, kind}``.
     Blocks that run at the same time count their time once. Outside a
     request it records nothing. The gateway counts the chats a provider
-    answers itself, so do not wrap ``chat`` or ``chat_stream``, nor put one
-    block inside another: its error would count twice.
+    answers itself, so do not wrap ``chat`` or ``chat_stream``. An error that
+    passes out of blocks inside one another counts once.
 
     For a stream, wrap each wait for the next piece rather than the loop that
     hands them on, so that time spent on the client is not counted::
@@ -163,7 +168,7 @@ def upstream_call(provider_id: str) -> Iterator[None]:
     try:
         yield
     except GatewayError as exc:
-        record.failed(provider_id, exc.kind)
+        record.failed(provider_id, exc)
         raise
     finally:
         record.call_ended()

@@ -6,6 +6,7 @@ import httpx
 import msgspec
 import pytest
 
+from gateway.observability.context import RequestRecord, bind, unbind
 from tests.conftest import gateway_client
 from tests.observability.conftest import _drop_log_handler, access_lines  # noqa: F401 (fixtures)
 from tests.observability.conftest import changes, sample, scrape
@@ -666,6 +667,23 @@ async def test_a_streamed_pull_counts_the_wait_for_every_progress_line(write_con
     line = access_line(access_lines, "/api/providers/ollama/pull")
     assert reply.text.splitlines()[-1].startswith('{"status":"success"')
     assert len(PROGRESS) * WAIT * 1000 <= line["upstream_ms"] <= line["duration_ms"]
+
+
+async def test_a_pull_leaves_the_time_its_lines_spend_on_the_client_out(write_config,
+                                                                         upstream):
+    upstream.post(f"{NATIVE}/api/pull").respond(stream=TricklingStream())
+    record = RequestRecord("test", 0.0)
+
+    async with gateway_client(write_config()) as client:
+        ollama = client.app.state.providers["ollama"]
+        token = bind(record)
+        try:
+            async for _ in ollama.pull("llama3.2:1b"):
+                await asyncio.sleep(5 * WAIT)  # a client slow to take each line
+        finally:
+            unbind(token)
+
+    assert len(PROGRESS) * WAIT <= record.upstream_seconds < len(PROGRESS) * 5 * WAIT
 
 
 @pytest.mark.parametrize(("method", "path", "body", "up_method", "up_path"), ROUTES)
