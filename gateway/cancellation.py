@@ -113,10 +113,9 @@ class _BodyDeadlines:
                 watch.body_overdue()
             else:
                 self._reading[watch] = now
-        self._timer = None
-        for arrived in self._reading.values():
-            self._timer = self._loop.call_at(arrived + self.timeout, self._check)
-            break
+        first = next(iter(self._reading.values()), None)
+        self._timer = (None if first is None
+                       else self._loop.call_at(first + self.timeout, self._check))
 
 
 class _Watch:
