@@ -59,9 +59,17 @@ def test_pull_from_a_provider_that_is_not_ollamas_exits_1_with_the_gateways_deta
                           "managed for: ollama\n")
 
 
+# The command as a terminal starts it, with Ctrl-C's SIGINT raising
+# KeyboardInterrupt: a suite run in the background (`make test &`) inherits
+# SIGINT ignored, as shells start background jobs, and passes that on.
+AS_IN_A_TERMINAL = ("import runpy, signal, sys; signal.signal(signal.SIGINT, "
+                    "signal.default_int_handler); sys.argv[0] = 'gateway'; "
+                    "runpy.run_module('gateway.cli', run_name='__main__')")
+
+
 def test_ctrl_c_stops_the_pull_upstream_and_exits_130(gateway, ollama):
     command = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "pull", "tinyllama", "--url", gateway],
+        [sys.executable, "-c", AS_IN_A_TERMINAL, "pull", "tinyllama", "--url", gateway],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert command.stdout.readline() == "pulling manifest\n"
