@@ -146,7 +146,12 @@ def build_providers(config: Config, plugins: PluginHost) -> dict[str, Provider]:
                 f"{config.path}: providers.{provider_id}.type: no enabled plugin offers "
                 f"provider type {type_name!r} (available types: {known})"
             )
-        providers[provider_id] = cls(provider_id, resolve_provider(config, provider_id, cls.config_type))
+        resolved = resolve_provider(config, provider_id, cls.config_type)
+        try:
+            cls.check_config(resolved)
+        except ValueError as exc:
+            raise ConfigError(f"{config.path}: providers.{provider_id}: {exc}") from None
+        providers[provider_id] = cls(provider_id, resolved)
     return providers
 
 

@@ -167,12 +167,6 @@ def resolve_provider(
     if (key := resolved.resolved_api_key()) and not _HEADER_VALUE.fullmatch(key):
         raise ConfigError(f"{where}.api_key: the key (from api_key or api_key_env) holds a "
                           "space, a control character or a non-ASCII one; a header cannot carry it")
-    if key and resolved.base_url and httpx.URL(resolved.base_url).userinfo:
-        # httpx would send the user:password as Basic auth in place of the
-        # key: one Authorization header cannot carry both.
-        raise ConfigError(f"{where}: base_url has a user:password@ and api_key (or api_key_env) "
-                          "a key, and only one of them can be sent (both are the Authorization "
-                          "header): keep one")
     for target in resolved.fallbacks:
         fallback_id, slash, model = target.partition("/")
         if fallback_id not in config.providers or (slash and not model):

@@ -27,7 +27,7 @@ from .errors import (
 )
 from .http_client import UpstreamClient
 from .observability.context import current_request_id
-from .providers import Provider
+from .providers import Provider, ProviderConfig
 from .types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
 
 _encode = msgspec.json.Encoder().encode
@@ -71,6 +71,15 @@ class OpenAICompatibleProvider(Provider):
     """
 
     client: httpx.AsyncClient
+
+    @classmethod
+    def check_config(cls, config: ProviderConfig) -> None:
+        if config.resolved_api_key() and httpx.URL(config.base_url).userinfo:
+            # httpx would send the user:password as Basic auth in place of
+            # the key: one Authorization header cannot carry both.
+            raise ValueError("base_url has a user:password@ and api_key (or api_key_env) a key, "
+                             "and only one of them can be sent (both are the Authorization "
+                             "header): keep one")
 
     async def start(self) -> None:
         self._urls: dict[str, httpx.URL] = {}

@@ -79,6 +79,14 @@ class Provider:
     #: The Struct that a ``[providers.<id>]`` table is decoded into.
     config_type: ClassVar[type[ProviderConfig]] = ProviderConfig
 
+    @classmethod
+    def check_config(cls, config: ProviderConfig) -> None:
+        """Raise ``ValueError`` with a message for a table that can never work
+        with this type; start-up stops with the file, the table and the message.
+
+        Called once per table at start-up, after the common keys' own checks.
+        """
+
     def __init__(self, id: str, config: ProviderConfig) -> None:
         self.id = id
         self.config = config

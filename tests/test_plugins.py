@@ -235,3 +235,51 @@ async def test_installed_package_adds_a_provider_type_and_a_route(write_config, 
     assert ping.json() == {"pong": True}
     assert chat.json()["response"] == "echo: hi"
     assert 'data: {"content":"echo: hi"}' in streamed.text
+
+
+# A provider type that sends its key in a header of its own, so that a
+# proxy in front of it may take Basic auth from the URL; and it wants a model.
+X_API_KEY_TYPE = '''
+import httpx
+from gateway import Provider, hookimpl
+
+class XKey(Provider):
+    @classmethod
+    def check_config(cls, config):
+        if not config.model:
+            raise ValueError("model: this type needs a default model")
+
+    async def start(self):
+        self.client = httpx.AsyncClient(base_url=self.config.base_url, timeout=5,
+                                        headers={"x-api-key": self.config.resolved_api_key()})
+
+    async def close(self):
+        await self.client.aclose()
+
+@hookimpl
+def gateway_provider_types(register):
+    register("xkey", XKey)
+'''
+
+
+def test_a_provider_type_checks_its_own_tables_at_start_up(write_config, plugin_dir):
+    drop(plugin_dir, "xkey.py", X_API_KEY_TYPE)
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n'
+                        '[providers.x]\ntype = "xkey"\nmodel = ""\n')
+
+    with pytest.raises(ConfigError) as info:
+        create_app(path)
+
+    assert str(info.value) == f"{path}: providers.x: model: this type needs a default model"
+
+
+def test_a_key_beside_basic_auth_in_the_url_is_refused_only_by_types_that_send_both_as_one_header(
+        write_config, plugin_dir):
+    drop(plugin_dir, "xkey.py", X_API_KEY_TYPE)
+    path = write_config('[server]\nplugin_dirs = ["myplugins"]\n'
+                        '[providers.x]\ntype = "xkey"\nmodel = "m"\napi_key = "sk-a"\n'
+                        'base_url = "http://u:pw@127.0.0.1/v1"\n')
+
+    app = create_app(path)
+
+    assert app.state.providers["x"].config.resolved_api_key() == "sk-a"
