@@ -51,12 +51,17 @@ def cancel_on_disconnect(app: ASGIApp, body_timeout: float) -> ASGIApp:
                 return
             if watch.too_slow:
                 watch.task.uncancel()
-                await _body_too_slow(scope, watch.send, body_timeout)
+                # The rest of the body may still be on its way: the
+                # connection is closed rather than read to its end.
+                await _error_reply(scope, watch.send, 408, "request_timeout",
+                                   f"The request body did not arrive within {body_timeout:g} s",
+                                   {"connection": "close"})
                 return
             # The server's: its grace period after SIGTERM is over.
             if watch.started:
                 raise
-            await _shutting_down(scope, send)
+            await _error_reply(scope, send, 503, "shutting_down",
+                               "The gateway is shutting down; send the request again")
         finally:
             watch.stop()
 
@@ -247,20 +252,11 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
-async def _shutting_down(scope: Scope, send: Send) -> None:
+async def _error_reply(scope: Scope, send: Send, status: int, kind: str, message: str,
+                       headers: dict[str, str] | None = None) -> None:
+    """An error in the endpoint's shape, sent from outside the app."""
     request: Request = Request(scope)
-    response = error_response(request, 503, "shutting_down",
-                              "The gateway is shutting down; send the request again")
-    await response.to_asgi_response(app=None, request=request)(scope, _nothing, send)
-
-
-async def _body_too_slow(scope: Scope, send: Send, body_timeout: float) -> None:
-    request: Request = Request(scope)
-    # The rest of the body may still be on its way: the connection is
-    # closed rather than read to its end.
-    response = error_response(request, 408, "request_timeout",
-                              f"The request body did not arrive within {body_timeout:g} s",
-                              headers={"connection": "close"})
+    response = error_response(request, status, kind, message, headers=headers)
     await response.to_asgi_response(app=None, request=request)(scope, _nothing, send)
 
 

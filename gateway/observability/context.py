@@ -30,7 +30,7 @@ class RequestRecord:
     """
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
-                 "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up", "_since",
+                 "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up",
                  "_waits", "_waits_since", "_calls", "_calls_since", "_last_failure")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
@@ -50,11 +50,10 @@ class RequestRecord:
         self.upstream_errors: list[tuple[str, str]] | None = None
         # The client hung up before the reply started (gateway/cancellation.py).
         self.hung_up = False
-        self._since = 0.0
         # Socket waits in progress, and since when at least one has been.
         self._waits = 0
         self._waits_since = 0.0
-        # The same for upstream_call blocks.
+        # The same for upstream waits: ``with record:`` blocks and upstream_call.
         self._calls = 0
         self._calls_since = 0.0
         # So that an error passing out of nested blocks is counted once.
@@ -75,7 +74,7 @@ class RequestRecord:
                                       + perf_counter() - self._waits_since)
 
     def call_started(self) -> None:
-        """An :func:`upstream_call` block starts."""
+        """A wait on an upstream starts (``with record:``, :func:`upstream_call`)."""
         if not self._calls:
             self._calls_since = perf_counter()
         self._calls += 1
@@ -107,13 +106,11 @@ class RequestRecord:
             waited = self.upstream_seconds or 0.0
         return now - self.started - waited
 
-    def __enter__(self) -> RequestRecord:
-        self._since = perf_counter()
-        return self
+    __enter__ = call_started
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.upstream_seconds = (self.upstream_seconds or 0.0) + perf_counter() - self._since
+        self.call_ended()
         if isinstance(exc, GatewayError):
             self.failed(self.call.provider.id if self.call is not None else "", exc)
 
