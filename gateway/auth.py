@@ -77,11 +77,16 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any],
                         handler: BaseRouteHandler) -> None:
     """App-wide guard, set when keys are configured: so plugin routes and
     ``/v1`` are covered without opting in."""
-    keys: Keys = connection.app.state.api_keys
-    needed = handler.opt.get("scope", USER)
+    headers = connection.headers
+    check_key(connection.app.state.api_keys, handler.opt.get("scope", USER),
+              presented_key(headers.get("authorization", ""), headers.get("x-api-key", "")))
+
+
+def check_key(keys: Keys, needed: str, key: str) -> None:
+    """Raise :class:`Unauthorized` or :class:`Forbidden` unless ``key`` (``""``:
+    none was sent) may call an endpoint of the scope ``needed``."""
     if needed == PUBLIC:
         return
-    key = _presented_key(connection.headers)
     if not key:
         raise Unauthorized(
             "This endpoint needs an API key: send 'Authorization: Bearer <key>' or "
@@ -122,12 +127,12 @@ def document_keys(app: Litestar) -> None:
 _BEARER = re.compile(r"bearer[ \t]+", re.IGNORECASE)
 
 
-def _presented_key(headers: Any) -> str:
-    authorization = headers.get("authorization", "")
+def presented_key(authorization: str, x_api_key: str) -> str:
+    """The key a request sent in the values of those two headers, or ``""``."""
     scheme = _BEARER.match(authorization)
     if scheme and (key := authorization[scheme.end():].strip()):
         return key
-    return headers.get("x-api-key", "").strip()
+    return x_api_key.strip()
 
 
 def check_bind(config: Config, keys: Keys, host: str) -> None:

@@ -19,6 +19,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi import ResponseSpec
+from litestar.types import Receive, Scope, Send
 
 from .errors import GatewayError, ModelNotFound, UnknownProvider
 
@@ -206,3 +207,12 @@ exception_handlers: dict[Any, Any] = {
     HTTPException: _http_error,
     Exception: _unexpected,
 }
+
+
+async def send_error(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """Send ``exc`` as the app's handler for it renders it, for a request
+    that Litestar's routing did not see (see :mod:`gateway.routes.fast_path`)."""
+    handler = next(exception_handlers[cls] for cls in type(exc).__mro__
+                   if cls in exception_handlers)
+    request: Request[Any, Any, Any] = Request(scope, receive, send)
+    await handler(request, exc).to_asgi_response(None, request)(scope, receive, send)

@@ -283,3 +283,34 @@ def test_a_key_beside_basic_auth_in_the_url_is_refused_only_by_types_that_send_b
     app = create_app(path)
 
     assert app.state.providers["x"].config.resolved_api_key() == "sk-a"
+
+
+@pytest.mark.parametrize("path, body, error", [
+    ("/api/chat", {"message": "Hi", "provider": "openai"},
+     {"status_code": 500, "error": "internal_error",
+      "detail": "The gateway hit an unexpected error; the details are in its log."}),
+    ("/v1/chat/completions",
+     {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+     {"error": {"message": "The gateway hit an unexpected error; the details are in its log.",
+                "type": "api_error", "param": None, "code": "internal_error"}}),
+])
+async def test_a_plugin_failing_in_a_chat_is_a_500_in_the_routes_error_shape_and_logged(
+        write_config, plugin_dir, upstream, capsys, path, body, error):
+    drop(plugin_dir, "buggy.py", '''
+        from gateway import hookimpl
+
+        @hookimpl
+        def gateway_chat_request(call):
+            raise RuntimeError("a bug in a plugin")
+    ''')
+    route = upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
+    config = write_config(BASE_CONFIG + '[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(config) as client:
+        reply = await client.post(path, json=body)
+
+    assert (reply.status_code, reply.json()) == (500, error)
+    assert not route.called
+    log = capsys.readouterr().err
+    assert f"unhandled error on POST {path}" in log
+    assert "RuntimeError: a bug in a plugin" in log

@@ -24,6 +24,7 @@ from ..chat import ChatCall, ChatService, ChatStream
 from ..error_handlers import UPSTREAM_FAILURES, documented_errors
 from ..errors import BadRequest, GatewayError
 from ..types import ChatRequest, MaxTokens, Message, SafeName, Usage
+from .fast_path import serve_directly
 from .wire import body_schema, decode_body, read_body, send_events, send_json
 
 _encode = msgspec.json.Encoder().encode
@@ -138,7 +139,7 @@ def chat_route(service: ChatService, max_body_bytes: int) -> HTTPRouteHandler:
     async def chat() -> ASGIApp:
         return serve
 
-    return chat
+    return serve_directly(chat, serve)
 
 
 async def _sse(call: ChatCall, stream: ChatStream, model: str) -> AsyncGenerator[bytes, None]:

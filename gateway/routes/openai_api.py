@@ -27,6 +27,7 @@ from ..error_handlers import UPSTREAM_FAILURES, documented_errors, openai_error
 from ..errors import GatewayError, ModelNotFound
 from ..providers import Provider
 from ..types import ChatChunk, ChatRequest, ChatResponse, MaxTokens, Message, SafeName
+from .fast_path import serve_directly
 from .wire import (
     body_schema,
     decode_body,
@@ -157,7 +158,7 @@ def chat_completions_route(service: ChatService, default_provider: str,
     async def chat_completions() -> ASGIApp:
         return serve
 
-    return chat_completions
+    return serve_directly(chat_completions, serve)
 
 
 async def _events(stream: ChatStream, model: str, include_usage: bool

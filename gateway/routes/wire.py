@@ -5,10 +5,10 @@ request and response handling that cost the most per request: the handler
 signature (a signature model, header parsing to read the body) and the
 response objects (``Response`` -> ``ASGIResponse``). Those were a third of
 the instructions the gateway added to a plain chat. A chat handler takes
-no parameters and returns an ASGI app that reads the body itself; Litestar
-still routes the request, runs its guards and CORS and renders what the app
-raises, and the gateway's own wrappers (request id, metrics, access log,
-hang-ups) see it like any other request.
+no parameters and returns an ASGI app that reads the body itself, and
+:mod:`.fast_path` serves that app without Litestar's routing in between;
+the gateway's own wrappers (request id, metrics, access log, hang-ups) see
+it like any other request.
 
 Since the body is no handler parameter, :func:`body_schema` documents it.
 """

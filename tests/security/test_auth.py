@@ -13,9 +13,13 @@ from tests.security.conftest import ADMIN_KEY, AUTH_CONFIG, USER_KEY, bearer
 COMPLETION = {"model": "gpt-4o-mini", "choices": [
     {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
 CHAT = {"message": "Hi", "provider": "openai"}
+# The two chat routes, each with a body it accepts.
+CHATS = {"/api/chat": CHAT,
+         "/v1/chat/completions": {"model": "openai/gpt-4o-mini",
+                                  "messages": [{"role": "user", "content": "Hi"}]}}
 
-USER_ROUTES = [("POST", "/api/chat"), ("GET", "/api/providers"), ("GET", "/api/extra/models"),
-               ("GET", "/v1/extra/models")]
+USER_ROUTES = [("POST", "/api/chat"), ("POST", "/v1/chat/completions"), ("GET", "/api/providers"),
+               ("GET", "/api/extra/models"), ("GET", "/v1/extra/models")]
 ADMIN_ROUTES = [("POST", "/api/providers/openai/check"), ("GET", "/api/plugins"),
                 ("POST", "/api/extra/pull"), ("GET", "/api/admin/stats"),
                 ("GET", "/api/extra/typo")]
@@ -35,7 +39,7 @@ async def keyed(plugin_config, gateway_keys, answering):
 
 
 async def call(client, method, path, headers=None):
-    body = CHAT if path == "/api/chat" else None
+    body = CHATS.get(path)
     return await client.request(method, path, json=body, headers=headers)
 
 
@@ -109,6 +113,30 @@ async def test_a_key_not_sent_as_bearer_then_space_or_tab_is_no_key(keyed, autho
 
     assert reply.status_code == 401
     assert reply.json()["detail"].startswith("This endpoint needs an API key")
+
+
+# The chat routes are served beside Litestar (gateway/routes/fast_path.py),
+# which reads the key from the headers itself.
+@pytest.mark.parametrize("path", CHATS)
+@pytest.mark.parametrize("headers, status", [
+    ({"Authorization": f"bearer\t{USER_KEY}"}, 200),
+    ({"x-api-key": f" {ADMIN_KEY} "}, 200),
+    ({"Authorization": f"Bearer{USER_KEY}"}, 401),
+    ({"Authorization": "Bearer wrong", "x-api-key": USER_KEY}, 401),
+])
+async def test_a_chat_reads_its_key_as_every_route_does(keyed, path, headers, status):
+    reply = await keyed.post(path, json=CHATS[path], headers=headers)
+
+    assert reply.status_code == status
+    if status == 401:
+        assert reply.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_refused_chat_under_v1_is_in_openai_error_shape(keyed, answering):
+    reply = await keyed.post("/v1/chat/completions", json=CHATS["/v1/chat/completions"])
+
+    assert reply.json()["error"]["type"] == "authentication_error"
+    assert not answering["chat"].called
 
 
 async def test_the_key_may_come_in_x_api_key(keyed):

@@ -1,11 +1,15 @@
 """CORS: off unless [cors] allow_origins names the browser origins to allow."""
 
-from tests.conftest import BASE_CONFIG, gateway_client
+import pytest
+
+from tests.conftest import BASE_CONFIG, OPENAI_URL, gateway_client
 from tests.security.conftest import AUTH_CONFIG, USER_KEY, bearer
 
 APP = "https://app.example"
 PREFLIGHT = {"Origin": APP, "Access-Control-Request-Method": "POST",
              "Access-Control-Request-Headers": "authorization, content-type"}
+COMPLETION = {"model": "gpt-4o-mini", "choices": [
+    {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
 CORS_CONFIG = f'[cors]\nallow_origins = ["{APP}"]\n'
 
 
@@ -22,6 +26,22 @@ async def test_an_allowed_origin_gets_cors_headers(write_config):
         reply = await client.get("/api/providers", headers={"Origin": APP})
 
     assert reply.headers["access-control-allow-origin"] == APP
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/chat", {"message": "Hi", "provider": "openai"}),
+    ("/v1/chat/completions", {"model": "openai/gpt-4o-mini",
+                              "messages": [{"role": "user", "content": "Hi"}]}),
+])
+async def test_a_chat_from_an_allowed_origin_gets_cors_headers(write_config, upstream, path, body):
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=COMPLETION)
+    async with gateway_client(write_config(BASE_CONFIG + CORS_CONFIG)) as client:
+        allowed = await client.post(path, json=body, headers={"Origin": APP})
+        other = await client.post(path, json=body, headers={"Origin": "https://evil.example"})
+
+    assert allowed.status_code == other.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == APP
+    assert "access-control-allow-origin" not in other.headers
 
 
 async def test_a_preflight_needs_no_key_but_the_request_does(write_config, gateway_keys):
