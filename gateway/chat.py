@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from .errors import GatewayError, UnknownProvider
+from .errors import GatewayError, InternalError, UnknownProvider
 from .observability.context import request_record, upstream_wait
 from .providers import Provider
 from .types import ChatChunk, ChatRequest, ChatResponse, Choice, Message, Usage
@@ -207,20 +207,28 @@ class ChatStream:
         model = chunk.model if chunk else ""
         finish_reason = None
         try:
-            while chunk is not None:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.choices:
-                    parts.append(chunk.text)
-                    finish_reason = chunk.choices[0].finish_reason or finish_reason
-                yield chunk
-                chunk = await self._next()
-        finally:
-            await self.aclose()
-        self.response = ChatResponse(
-            model=model or self.call.request.model,
-            choices=[Choice(message=Message(role="assistant", content="".join(parts)),
-                            finish_reason=finish_reason)],
-            usage=usage,
-        )
-        await self.service.finish(self.call, self.response)
+            try:
+                while chunk is not None:
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    if chunk.choices:
+                        parts.append(chunk.text)
+                        finish_reason = chunk.choices[0].finish_reason or finish_reason
+                    yield chunk
+                    chunk = await self._next()
+            finally:
+                await self.aclose()
+            self.response = ChatResponse(
+                model=model or self.call.request.model,
+                choices=[Choice(message=Message(role="assistant", content="".join(parts)),
+                                finish_reason=finish_reason)],
+                usage=usage,
+            )
+            await self.service.finish(self.call, self.response)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            # The reply has begun: the routes can still end it with an error
+            # event, where anything but a GatewayError would cut it off.
+            log.exception("unhandled error in a chat stream from %s", self.call.provider.id)
+            raise InternalError() from exc

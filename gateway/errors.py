@@ -25,6 +25,19 @@ class GatewayError(Exception):
         self.upstream_code = upstream_code
 
 
+INTERNAL_ERROR = "The gateway hit an unexpected error; the details are in its log."
+
+
+class InternalError(GatewayError):
+    """A bug in the gateway or a plugin; the traceback is in the gateway's log."""
+
+    status_code = 500
+    kind = "internal_error"
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR)
+
+
 class BadRequest(GatewayError):
     """The client sent something the gateway cannot act on."""
 

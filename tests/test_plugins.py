@@ -8,7 +8,7 @@ import pytest
 from gateway.app import create_app
 from gateway.config import ConfigError
 from tests.conftest import BASE_CONFIG, OPENAI_URL, gateway_client
-from tests.test_chat import completion
+from tests.test_chat import chunk, completion, sse
 
 ROUTE_PLUGIN = '''
 from litestar import get
@@ -313,4 +313,38 @@ async def test_a_plugin_failing_in_a_chat_is_a_500_in_the_routes_error_shape_and
     assert not route.called
     log = capsys.readouterr().err
     assert f"unhandled error on POST {path}" in log
+    assert "RuntimeError: a bug in a plugin" in log
+
+
+@pytest.mark.parametrize("path, body, end", [
+    ("/api/chat", {"message": "Hi", "provider": "openai", "stream": True},
+     'event: error\ndata: {"status_code":500,"error":"internal_error","detail":'
+     '"The gateway hit an unexpected error; the details are in its log."}\n\n'),
+    ("/v1/chat/completions", {"model": "openai/gpt-4o-mini", "stream": True,
+                              "messages": [{"role": "user", "content": "Hi"}]},
+     'data: {"error":{"message":"The gateway hit an unexpected error; the details are in its '
+     'log.","type":"api_error","param":null,"code":"internal_error"}}\n\n'),
+])
+async def test_a_plugin_failing_once_a_stream_has_begun_ends_it_with_an_error_event(
+        write_config, plugin_dir, upstream, capsys, path, body, end):
+    drop(plugin_dir, "buggy.py", '''
+        from gateway import hookimpl
+
+        @hookimpl
+        def gateway_chat_response(call, response):
+            raise RuntimeError("a bug in a plugin")
+    ''')
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(
+        content=sse(chunk("Hel"), chunk("lo", finish="stop"), "[DONE]"),
+        headers={"content-type": "text/event-stream"})
+    config = write_config(BASE_CONFIG + '[server]\nplugin_dirs = ["myplugins"]\n')
+
+    async with gateway_client(config) as client:
+        reply = await client.post(path, json=body)
+
+    assert reply.status_code == 200
+    assert reply.text.count('"Hel"') == reply.text.count('"lo"') == 1
+    assert reply.text.endswith(end)
+    log = capsys.readouterr().err
+    assert "unhandled error in a chat stream from openai" in log
     assert "RuntimeError: a bug in a plugin" in log
