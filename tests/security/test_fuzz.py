@@ -66,7 +66,7 @@ def test_the_gateway_answers_as_its_schema_says_and_never_with_a_5xx(gateway_url
             continue
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
+        @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None)
         def answers_as_promised(case):
             case.call_and_validate(base_url=gateway_url, headers=bearer(ADMIN_KEY), timeout=10,
