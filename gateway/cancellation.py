@@ -18,6 +18,7 @@ ends with a 408.
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 
 from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -202,7 +203,9 @@ class _Watch:
     async def receive(self) -> Message:
         if self._listener is None:
             self.awaiting_body = True
+            since = perf_counter()
             message = await self._receive()
+            request_record().client_seconds += perf_counter() - since
             self.awaiting_body = False
             if message["type"] == "http.disconnect":
                 # Gone while sending the body: the app finds the body cut

@@ -30,7 +30,8 @@ class RequestRecord:
     """
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
-                 "transport_seconds", "first_chunk_at", "upstream_errors", "hung_up",
+                 "transport_seconds", "client_seconds", "first_chunk_at", "upstream_errors",
+                 "hung_up",
                  "_waits", "_waits_since", "_calls", "_calls_since", "_last_failure")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
@@ -45,6 +46,9 @@ class RequestRecord:
         # Time inside the gateway's HTTP client waiting on upstream sockets
         # (gateway/http_client.py), for any route; None if it was not used.
         self.transport_seconds: float | None = None
+        # Time the app waited for the client to send its body
+        # (gateway/cancellation.py): the client's time, not the gateway's.
+        self.client_seconds = 0.0
         self.first_chunk_at: float | None = None
         # (provider id, error kind) of each failed upstream call.
         self.upstream_errors: list[tuple[str, str]] | None = None
@@ -96,7 +100,8 @@ class RequestRecord:
         self.upstream_errors.append((provider, exc.kind))
 
     def overhead_seconds(self, now: float) -> float:
-        """Time spent in the gateway itself so far: all of it but the upstream waits.
+        """Time spent in the gateway itself so far: all of it but the upstream
+        waits and the waits for the client's body.
 
         The client's socket waits are the finer measure; a provider with an
         HTTP client of its own has only the chat service's timing around it.
@@ -104,7 +109,7 @@ class RequestRecord:
         waited = self.transport_seconds
         if waited is None:
             waited = self.upstream_seconds or 0.0
-        return now - self.started - waited
+        return now - self.started - waited - self.client_seconds
 
     __enter__ = call_started
 

@@ -3,10 +3,12 @@
 import socket
 import time
 
+import httpx
 import msgspec
 
+from gateway.app import create_app
 from tests.conftest import gateway_client
-from tests.servers import raw_upstream
+from tests.servers import raw_upstream, serve_in_thread
 
 UPSTREAM_DELAY = 0.3
 
@@ -72,4 +74,25 @@ async def test_upstream_waits_made_at_once_count_once(write_config):
             reply = await client.get("/v1/models")
 
     assert [m["id"] for m in reply.json()["data"]] == ["one/m", "two/m"]
+    assert 0 < overhead_ms(reply) < 100
+
+
+def test_a_client_slow_to_send_its_body_is_not_counted_as_overhead(write_config):
+    chat = msgspec.json.encode({"message": "Hi", "provider": "openai"})
+
+    def trickled():
+        for start in range(0, len(chat), 8):
+            time.sleep(0.05)
+            yield chat[start:start + 8]
+
+    with raw_upstream(slow_reply(COMPLETION)) as upstream_url:
+        app = create_app(write_config(config(upstream_url)))
+        with serve_in_thread(app) as url:
+            started = time.perf_counter()
+            reply = httpx.post(f"{url}/api/chat", content=trickled(), timeout=10)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+
+    assert reply.status_code == 200
+    # About 0.3 s of the client's own sending, and the upstream's 0.3 s.
+    assert elapsed_ms >= UPSTREAM_DELAY * 1000 + 250
     assert 0 < overhead_ms(reply) < 100
