@@ -7,6 +7,7 @@ in the package is internal.
 import pluggy
 
 from .chat import ChatCall
+from .error_handlers import documented_errors
 from .errors import (
     BadRequest,
     BadUpstreamReply,
@@ -35,5 +36,5 @@ __all__ = [
     "ModelInfo", "Usage", "GatewayError", "BadRequest", "UnknownProvider", "ModelNotFound",
     "RateLimited", "UpstreamError", "BadUpstreamReply", "UpstreamUnreachable", "UpstreamTimeout",
     "Unauthorized", "Forbidden", "UpstreamBusy", "current_request_id", "record_pull",
-    "upstream_call",
+    "upstream_call", "documented_errors",
 ]

@@ -18,7 +18,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
-from gateway import BadRequest, GatewayError, UnknownProvider
+from gateway import BadRequest, GatewayError, UnknownProvider, documented_errors
 
 from .native import LocalModel, ModelShow, PullProgress, RunningModel
 from .provider import OllamaProvider
@@ -74,6 +74,18 @@ class Deleted(msgspec.Struct, kw_only=True):
     message: str
 
 
+_PATH = "/api/providers"
+# What every model route may answer besides its reply.
+_FAILURES = {
+    400: "The provider is not configured, not an Ollama provider, or disabled",
+    500: "Ollama answered in a shape its API does not promise",
+    502: "Ollama failed",
+    503: "Ollama cannot be reached, or is too busy",
+    504: "Ollama did not answer in time",
+}
+_NO_MODEL = {404: "Ollama has no such model installed"}
+
+
 def ollama_router(providers: dict[str, OllamaProvider], configured: Collection[str]) -> Router:
     """The model routes of the Ollama ``providers``, among all ``configured`` ids."""
     async def ollama(provider_id: FromPath[str]) -> OllamaProvider:
@@ -99,13 +111,18 @@ def ollama_router(providers: dict[str, OllamaProvider], configured: Collection[s
     )
 
 
-@get("/models", summary="Models installed in Ollama")
+@get("/models", summary="Models installed in Ollama",
+     responses=documented_errors(_PATH, _FAILURES))
 async def list_models(ollama: NamedDependency[OllamaProvider]) -> ModelList:
     models = await ollama.local_models()
     return ModelList(models=models, total=len(models))
 
 
 @post("/pull", status_code=200, opt={"scope": "admin"}, summary="Download a model into Ollama",
+      responses=documented_errors(_PATH, {
+          **_FAILURES, 400: "No model named, or a provider that is not an enabled Ollama one",
+          500: "The pull failed (no such model in the registry, a full disk) or broke off, or "
+               "Ollama answered in a shape its API does not promise"}),
       description="Replies once the pull is done, with the log of its steps. With "
       "`stream: true` the reply is NDJSON: Ollama's progress lines (`status`, `digest`, "
       "`total`, `completed`) as they arrive, then a last line with `success` true, or false "
@@ -125,20 +142,23 @@ async def pull_model(
     return Stream(_ndjson(name, first, progress), media_type="application/x-ndjson")
 
 
-@get("/models/{name:path}", summary="One installed model's details")
+@get("/models/{name:path}", summary="One installed model's details",
+     responses=documented_errors(_PATH, {**_FAILURES, **_NO_MODEL}))
 async def show_model(ollama: NamedDependency[OllamaProvider], name: FromPath[str]) -> ModelShow:
     return await ollama.show_model(_model_name(name))
 
 
 @delete("/models/{name:path}", status_code=200, opt={"scope": "admin"},
-        summary="Delete an installed model")
+        summary="Delete an installed model",
+        responses=documented_errors(_PATH, {**_FAILURES, **_NO_MODEL}))
 async def delete_model(ollama: NamedDependency[OllamaProvider], name: FromPath[str]) -> Deleted:
     model = _model_name(name)
     await ollama.delete_model(model)
     return Deleted(success=True, model=model, message=f"Model '{model}' deleted")
 
 
-@get("/running", summary="Models Ollama holds in memory")
+@get("/running", summary="Models Ollama holds in memory",
+     responses=documented_errors(_PATH, _FAILURES))
 async def running_models(ollama: NamedDependency[OllamaProvider]) -> RunningList:
     models = await ollama.running_models()
     return RunningList(models=models, total=len(models))

@@ -716,3 +716,22 @@ async def test_a_streamed_pull_failing_midway_is_the_access_lines_error(write_co
 
     line = access_line(access_lines, "/api/providers/ollama/pull")
     assert (reply.status_code, line["status"], line["error"]) == (200, 200, "pull_failed")
+
+
+async def test_the_schema_documents_what_each_model_route_may_answer(client):
+    paths = (await client.get("/docs/openapi.json")).json()["paths"]
+    routes = {f"{method.upper()} {path}": sorted(op["responses"])
+              for path, ops in paths.items() if path.startswith("/api/providers/{provider_id}/")
+              for method, op in ops.items()}
+    failures = ["200", "400", "500", "502", "503", "504"]
+
+    assert routes == {
+        "POST /api/providers/{provider_id}/check": ["200", "400"],
+        "GET /api/providers/{provider_id}/models": failures,
+        "POST /api/providers/{provider_id}/pull": failures,
+        "GET /api/providers/{provider_id}/models/{name}": sorted([*failures, "404"]),
+        "DELETE /api/providers/{provider_id}/models/{name}": sorted([*failures, "404"]),
+        "GET /api/providers/{provider_id}/running": failures,
+    }
+    error = paths["/api/providers/{provider_id}/models/{name}"]["delete"]["responses"]["404"]
+    assert error["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
