@@ -26,8 +26,9 @@ $(VENV)/.installed-bench: pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/gateway serve
 
+# Two processes: CI has two cores, and one process took most of its five minutes.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # $(call debian_tool,COMMAND): make COMMAND (a Debian package of that name)
 # present, installing it when run as root on Debian/Ubuntu, else saying how.
