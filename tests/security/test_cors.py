@@ -4,12 +4,11 @@ import pytest
 
 from tests.conftest import BASE_CONFIG, OPENAI_URL, gateway_client
 from tests.security.conftest import AUTH_CONFIG, USER_KEY, bearer
+from tests.test_chat import completion
 
 APP = "https://app.example"
 PREFLIGHT = {"Origin": APP, "Access-Control-Request-Method": "POST",
              "Access-Control-Request-Headers": "authorization, content-type"}
-COMPLETION = {"model": "gpt-4o-mini", "choices": [
-    {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
 CORS_CONFIG = f'[cors]\nallow_origins = ["{APP}"]\n'
 
 
@@ -34,7 +33,7 @@ async def test_an_allowed_origin_gets_cors_headers(write_config):
                               "messages": [{"role": "user", "content": "Hi"}]}),
 ])
 async def test_a_chat_from_an_allowed_origin_gets_cors_headers(write_config, upstream, path, body):
-    upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=COMPLETION)
+    upstream.post(f"{OPENAI_URL}/chat/completions").respond(json=completion())
     async with gateway_client(write_config(BASE_CONFIG + CORS_CONFIG)) as client:
         allowed = await client.post(path, json=body, headers={"Origin": APP})
         other = await client.post(path, json=body, headers={"Origin": "https://evil.example"})
