@@ -11,6 +11,10 @@ from tests.conftest import gateway_client
 from tests.servers import raw_upstream, serve_in_thread
 
 UPSTREAM_DELAY = 0.3
+# Well under the 300 ms waits the header must leave out, and over the stalls
+# (a garbage collection, a busy machine) of a full run on two processes:
+# one stream's overhead once measured 185 ms there.
+MAX_OVERHEAD_MS = 200
 
 
 def slow_reply(body: bytes, content_type: bytes = b"application/json"):
@@ -44,7 +48,7 @@ async def test_a_chat_reports_its_overhead_without_the_upstream_wait(write_confi
 
     assert reply.status_code == 200
     assert elapsed_ms >= UPSTREAM_DELAY * 1000
-    assert 0 < overhead_ms(reply) < 100
+    assert 0 < overhead_ms(reply) < MAX_OVERHEAD_MS
 
 
 async def test_a_stream_reports_its_overhead_up_to_the_first_chunk(write_config):
@@ -54,7 +58,7 @@ async def test_a_stream_reports_its_overhead_up_to_the_first_chunk(write_config)
                                                          "stream": True})
 
     assert reply.text.startswith('data: {"content":"Hi"}')
-    assert 0 < overhead_ms(reply) < 100
+    assert 0 < overhead_ms(reply) < MAX_OVERHEAD_MS
 
 
 async def test_an_error_reply_reports_its_overhead_too(client):
@@ -74,7 +78,7 @@ async def test_upstream_waits_made_at_once_count_once(write_config):
             reply = await client.get("/v1/models")
 
     assert [m["id"] for m in reply.json()["data"]] == ["one/m", "two/m"]
-    assert 0 < overhead_ms(reply) < 100
+    assert 0 < overhead_ms(reply) < MAX_OVERHEAD_MS
 
 
 def test_a_client_slow_to_send_its_body_is_not_counted_as_overhead(write_config):
@@ -82,7 +86,7 @@ def test_a_client_slow_to_send_its_body_is_not_counted_as_overhead(write_config)
 
     def trickled():
         for start in range(0, len(chat), 8):
-            time.sleep(0.05)
+            time.sleep(0.08)
             yield chat[start:start + 8]
 
     with raw_upstream(slow_reply(COMPLETION)) as upstream_url:
@@ -93,6 +97,6 @@ def test_a_client_slow_to_send_its_body_is_not_counted_as_overhead(write_config)
             elapsed_ms = (time.perf_counter() - started) * 1000
 
     assert reply.status_code == 200
-    # About 0.3 s of the client's own sending, and the upstream's 0.3 s.
-    assert elapsed_ms >= UPSTREAM_DELAY * 1000 + 250
-    assert 0 < overhead_ms(reply) < 100
+    # About 0.5 s of the client's own sending, and the upstream's 0.3 s.
+    assert elapsed_ms >= UPSTREAM_DELAY * 1000 + 400
+    assert 0 < overhead_ms(reply) < MAX_OVERHEAD_MS
