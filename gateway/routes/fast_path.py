@@ -68,16 +68,17 @@ class FastPath:
             return
         key = ""
         if self.keys is not None or self.cors:
-            authorization = x_api_key = ""
+            # The first of each header, even if empty, as the guard reads them.
+            authorization = x_api_key = None
             for name, value in scope["headers"]:
                 if name == b"origin" and self.cors:
                     await self.litestar(scope, receive, send)
                     return
-                if name == b"authorization" and not authorization:
+                if name == b"authorization" and authorization is None:
                     authorization = value.decode("latin-1")
-                elif name == b"x-api-key" and not x_api_key:
+                elif name == b"x-api-key" and x_api_key is None:
                     x_api_key = value.decode("latin-1")
-            key = presented_key(authorization, x_api_key)
+            key = presented_key(authorization or "", x_api_key or "")
         # What Litestar's routing sets, for the metrics and for rendering errors.
         scope["path_template"] = route.path
         scope["route_handler"] = route.handler

@@ -3,12 +3,15 @@
 import hashlib
 import hmac
 
+import httpx
 import pytest
 
 from gateway.app import create_app
 from gateway.config import ConfigError
 from tests.conftest import OPENAI_URL, gateway_client
 from tests.security.conftest import ADMIN_KEY, AUTH_CONFIG, USER_KEY, bearer
+from tests.security.fakes import FakeUpstream, provider_config
+from tests.servers import serve_in_thread
 
 COMPLETION = {"model": "gpt-4o-mini", "choices": [
     {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
@@ -130,6 +133,24 @@ async def test_a_chat_reads_its_key_as_every_route_does(keyed, path, headers, st
     assert reply.status_code == status
     if status == 401:
         assert reply.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("name, value", [("Authorization", f"Bearer {USER_KEY}"),
+                                         ("x-api-key", USER_KEY)])
+def test_of_a_key_header_sent_twice_the_first_counts_on_chats_as_elsewhere(
+        write_config, gateway_keys, name, value):
+    # On real sockets: the test client joins a header sent twice into one.
+    with serve_in_thread(FakeUpstream("reply")) as upstream_url:
+        app = create_app(write_config(provider_config(upstream_url) + AUTH_CONFIG))
+        with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
+            def status(path: str, first: str) -> int:
+                return http.request("POST" if path in CHATS else "GET", path,
+                                    json=CHATS.get(path),
+                                    headers=[(name, first), (name, value)]).status_code
+
+            paths = [*CHATS, "/api/providers"]
+            assert [status(path, "") for path in paths] == [401, 401, 401]
+            assert [status(path, value) for path in paths] == [200, 200, 200]
 
 
 async def test_a_refused_chat_under_v1_is_in_openai_error_shape(keyed, answering):
