@@ -204,8 +204,11 @@ class _Watch:
         if self._listener is None:
             self.awaiting_body = True
             since = perf_counter()
-            message = await self._receive()
-            request_record().client_seconds += perf_counter() - since
+            try:
+                message = await self._receive()
+            finally:
+                # Also when a body that is too slow cancels the wait.
+                request_record().client_seconds += perf_counter() - since
             self.awaiting_body = False
             if message["type"] == "http.disconnect":
                 # Gone while sending the body: the app finds the body cut

@@ -96,6 +96,9 @@ def test_a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed(ga
     assert TIMEOUT <= took < TIMEOUT + 2
     assert after == b""
     assert fake.chats == 0
+    # The wait was the client's, not the gateway's.
+    overhead = head.lower().split(b"x-gateway-overhead-ms: ")[1].split(b"\r\n")[0]
+    assert float(overhead) < TIMEOUT * 1000 / 2
 
 
 def test_under_v1_the_408_is_in_openai_error_shape(gateway):
