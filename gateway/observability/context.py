@@ -31,7 +31,7 @@ class RequestRecord:
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
                  "transport_seconds", "client_seconds", "first_chunk_at", "upstream_errors",
-                 "hung_up",
+                 "hung_up", "status",
                  "_waits", "_waits_since", "_calls", "_calls_since", "_last_failure")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
@@ -54,6 +54,8 @@ class RequestRecord:
         self.upstream_errors: list[tuple[str, str]] | None = None
         # The client hung up before the reply started (gateway/cancellation.py).
         self.hung_up = False
+        # The reply's status once it has started; 0 until then.
+        self.status = 0
         # Socket waits in progress, and since when at least one has been.
         self._waits = 0
         self._waits_since = 0.0

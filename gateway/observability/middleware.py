@@ -49,12 +49,10 @@ class ObservabilityMiddleware:
         request_id = _request_id(scope["headers"])
         record = RequestRecord(request_id.decode(), perf_counter())
         path = scope["path"]  # routing rewrites it for mounted apps
-        status = 0  # until the reply starts
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                record.status = message["status"]
                 overhead = b"%.2f" % (record.overhead_seconds(perf_counter()) * 1000)
                 message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id),
                                       (OVERHEAD_HEADER, overhead)]
@@ -70,8 +68,9 @@ class ObservabilityMiddleware:
                 # Nginx's 499 for a client that hung up before the reply
                 # started, whatever the app then sent into the void.
                 status = 499
-            elif not status:
-                status = 500  # the app failed before answering: the server sends a 500
+            else:
+                # No status: the app failed before answering, the server sends a 500.
+                status = record.status or 500
             seconds = perf_counter() - record.started
             route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
             if self.metrics_enabled:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from ..auth import USER, Keys, check_key, presented_key, require_scope
 from ..error_handlers import send_error
+from ..observability.context import request_record
 
 _DIRECT = "gateway_direct"
 
@@ -82,20 +83,13 @@ class FastPath:
         # What Litestar's routing sets, for the metrics and for rendering errors.
         scope["path_template"] = route.path
         scope["route_handler"] = route.handler
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
             if self.keys is not None:
                 check_key(self.keys, route.scope, key)
-            await route.serve(scope, receive, send_tracked)
+            await route.serve(scope, receive, send)
         except Exception as exc:
-            if started:
-                raise
+            if request_record().status:
+                raise  # the reply has begun: the server can only cut it off
             await send_error(exc, scope, receive, send)
 
 
