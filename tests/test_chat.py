@@ -2,6 +2,7 @@
 
 import httpx
 import msgspec
+import pytest
 
 from tests.conftest import OLLAMA_URL, OPENAI_URL, SECRET_KEY
 
@@ -213,3 +214,13 @@ async def test_upstream_statuses_map_to_the_error_taxonomy(client, upstream):
         assert reply.json()["detail"]
         if kind in ("rate_limited", "upstream_busy"):
             assert reply.headers["retry-after"] == "7"
+
+
+
+@pytest.mark.parametrize("body", [b'{"x":', b'{"message": 5, "provider": "openai"'])
+async def test_a_body_cut_short_is_not_json_whatever_field_came_first(client, body):
+    reply = await client.post("/api/chat", content=body,
+                              headers={"content-type": "application/json"})
+
+    assert reply.status_code == 400
+    assert reply.json()["detail"] == "The body is not valid JSON: Input data was truncated"

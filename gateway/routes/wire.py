@@ -61,12 +61,26 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
+        # msgspec validates as it parses, so a body cut short after a field
+        # it refuses reads as a wrong field; the client should hear "not JSON".
+        if (broken := _json_error(body)) is not None:
+            raise BadRequest(f"{NOT_JSON}: {broken}") from None
         raise invalid_body(exc) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"{NOT_JSON}: {exc}" if body else EMPTY_BODY) from None
     except RecursionError:
         # msgspec's own limit on nesting, reached within free-form fields.
         raise BadRequest("The body is nested too deeply") from None
+
+
+def _json_error(body: bytes) -> msgspec.DecodeError | None:
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        return exc
+    except RecursionError:
+        pass  # JSON, nested deeper than msgspec goes
+    return None
 
 
 # msgspec states a pattern a name failed to match as the regular expression.
