@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,28 +51,37 @@ def gateway_process(
     config: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[str]:
     """Run ``gateway serve`` as a real process; yield its base URL once /health answers."""
-    with gateway_process_handle(config, *args, env=env, port=port) as (_, url):
+    with gateway_process_handle(config, *args, env=env, port=port) as (_, url, _):
         yield url
 
 
 @contextmanager
 def gateway_process_handle(
     config: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
-) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Like :func:`gateway_process`, also yielding the process (to signal it)."""
+) -> Iterator[tuple[subprocess.Popen, str, Callable[[], str]]]:
+    """Like :func:`gateway_process`, also yielding the process (to signal it)
+    and a function that returns what it has logged so far."""
     port = port or free_port()
+    # A file, not a pipe: a pipe nobody reads fills at 64 KiB of access lines,
+    # and then the gateway's workers block on writing their log.
+    output = tempfile.TemporaryFile("w+")
+
+    def log() -> str:
+        output.seek(0)
+        return output.read()
+
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
          "--port", str(port), *args],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=output, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gateway exited early:\n{process.stdout.read()}")
+                raise RuntimeError(f"gateway exited early:\n{log()}")
             try:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
@@ -80,7 +90,7 @@ def gateway_process_handle(
             if time.monotonic() > deadline:
                 raise RuntimeError("gateway did not answer /health in time")
             time.sleep(0.1)
-        yield process, url
+        yield process, url, log
     finally:
         process.terminate()
         try:
@@ -88,8 +98,7 @@ def gateway_process_handle(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
+        output.close()
 
 
 @contextmanager

@@ -18,14 +18,14 @@ def post_during_sigterm(write_config, fake, grace):
     """POST a chat, send SIGTERM once the upstream has it; return what happened."""
     with serve_in_thread(fake) as upstream_url, ThreadPoolExecutor(1) as pool:
         path = write_config(f"[server]\nshutdown_grace = {grace}\n" + provider_config(upstream_url))
-        with gateway_process_handle(path) as (process, url):
+        with gateway_process_handle(path) as (process, url, output):
             reply = pool.submit(httpx.post, f"{url}/api/chat", json=CHAT, timeout=30)
             assert fake.received.wait(10)
             process.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             exit_code = process.wait(30)
             took = time.monotonic() - signalled
-            log = process.stdout.read()
+            log = output()
     return reply.result(10), exit_code, took, log
 
 
