@@ -82,7 +82,7 @@ def create_app(path: str | Path | None = None) -> Litestar:
     # middleware, which runs only for requests that matched a route (and
     # makes Litestar wrap every route in a second exception handler).
     app.asgi_handler = ObservabilityMiddleware(
-        cancel_on_disconnect(FastPath(app, app.asgi_handler, keys), config.server.body_timeout),
+        cancel_on_disconnect(FastPath(app, keys), config.server.body_timeout),
         metrics_enabled=config.metrics.enabled,
         log_bodies=config.logging.log_bodies,
     )

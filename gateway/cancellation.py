@@ -59,7 +59,7 @@ def cancel_on_disconnect(app: ASGIApp, body_timeout: float) -> ASGIApp:
                                    {"connection": "close"})
                 return
             # The server's: its grace period after SIGTERM is over.
-            if watch.started:
+            if watch.record.status:
                 raise
             await _error_reply(scope, send, 503, "shutting_down",
                                "The gateway is shutting down; send the request again")
@@ -139,7 +139,7 @@ class _Watch:
     plain chat took through the gateway.
     """
 
-    __slots__ = ("task", "started", "complete", "hung_up", "too_slow", "awaiting_body",
+    __slots__ = ("task", "record", "complete", "hung_up", "too_slow", "awaiting_body",
                  "_receive", "_send", "_listener", "_unread", "_ended", "_bodies")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send,
@@ -147,7 +147,9 @@ class _Watch:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
-        self.started = self.complete = self.hung_up = self.too_slow = False
+        # Its status says whether the reply has started (0: not yet).
+        self.record = request_record()
+        self.complete = self.hung_up = self.too_slow = False
         # The app is in receive(), waiting for the client's body.
         self.awaiting_body = False
         self._receive = receive
@@ -180,7 +182,7 @@ class _Watch:
         # A reply already under way (from an app that starts it before
         # reading the whole body) is left to finish.
         self._bodies = None
-        if not self.started:
+        if not self.record.status:
             self.too_slow = True
             self.task.cancel()
 
@@ -208,7 +210,7 @@ class _Watch:
                 message = await self._receive()
             finally:
                 # Also when a body that is too slow cancels the wait.
-                request_record().client_seconds += perf_counter() - since
+                self.record.client_seconds += perf_counter() - since
             self.awaiting_body = False
             if message["type"] == "http.disconnect":
                 # Gone while sending the body: the app finds the body cut
@@ -230,13 +232,11 @@ class _Watch:
     def _tell_the_record(self) -> None:
         # Counted and logged as 499 if no reply had started; a stream cut
         # off midway keeps the status it was sent with.
-        if not self.started:
-            request_record().hung_up = True
+        if not self.record.status:
+            self.record.hung_up = True
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        elif message["type"] == "http.response.body" and not message.get("more_body"):
+        if message["type"] == "http.response.body" and not message.get("more_body"):
             self.complete = True
         await self._send(message)
 

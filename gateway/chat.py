@@ -207,17 +207,14 @@ class ChatStream:
         model = chunk.model if chunk else ""
         finish_reason = None
         try:
-            try:
-                while chunk is not None:
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if chunk.choices:
-                        parts.append(chunk.text)
-                        finish_reason = chunk.choices[0].finish_reason or finish_reason
-                    yield chunk
-                    chunk = await self._next()
-            finally:
-                await self.aclose()
+            while chunk is not None:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.choices:
+                    parts.append(chunk.text)
+                    finish_reason = chunk.choices[0].finish_reason or finish_reason
+                yield chunk
+                chunk = await self._next()
             self.response = ChatResponse(
                 model=model or self.call.request.model,
                 choices=[Choice(message=Message(role="assistant", content="".join(parts)),
@@ -232,3 +229,5 @@ class ChatStream:
             # event, where anything but a GatewayError would cut it off.
             log.exception("unhandled error in a chat stream from %s", self.call.provider.id)
             raise InternalError() from exc
+        finally:
+            await self.aclose()

@@ -21,7 +21,7 @@ from litestar.exceptions import (
 from litestar.openapi import ResponseSpec
 from litestar.types import Receive, Scope, Send
 
-from .errors import INTERNAL_ERROR, GatewayError, InternalError, ModelNotFound, UnknownProvider
+from .errors import GatewayError, InternalError, ModelNotFound, UnknownProvider
 
 log = logging.getLogger("gateway")
 
@@ -197,7 +197,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(request, 500, InternalError.kind, INTERNAL_ERROR)
+    return _gateway_error(request, InternalError())
 
 
 exception_handlers: dict[Any, Any] = {

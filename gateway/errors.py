@@ -25,9 +25,6 @@ class GatewayError(Exception):
         self.upstream_code = upstream_code
 
 
-INTERNAL_ERROR = "The gateway hit an unexpected error; the details are in its log."
-
-
 class InternalError(GatewayError):
     """A bug in the gateway or a plugin; the traceback is in the gateway's log."""
 
@@ -35,7 +32,7 @@ class InternalError(GatewayError):
     kind = "internal_error"
 
     def __init__(self) -> None:
-        super().__init__(INTERNAL_ERROR)
+        super().__init__("The gateway hit an unexpected error; the details are in its log.")
 
 
 class BadRequest(GatewayError):

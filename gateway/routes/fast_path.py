@@ -51,8 +51,8 @@ class _Route:
 class FastPath:
     """The app's ASGI handler: the marked routes directly, the rest through ``litestar``."""
 
-    def __init__(self, app: Litestar, litestar: ASGIApp, keys: Keys) -> None:
-        self.litestar = litestar
+    def __init__(self, app: Litestar, keys: Keys) -> None:
+        self.litestar = app.asgi_handler
         self.keys = keys if keys.enabled else None
         self.cors = app.cors_config is not None
         self.routes: dict[str, _Route] = {}
@@ -67,10 +67,9 @@ class FastPath:
         if route is None or scope["method"] != "POST":
             await self.litestar(scope, receive, send)
             return
-        key = ""
+        authorization = x_api_key = None
         if self.keys is not None or self.cors:
             # The first of each header, even if empty, as the guard reads them.
-            authorization = x_api_key = None
             for name, value in scope["headers"]:
                 if name == b"origin" and self.cors:
                     await self.litestar(scope, receive, send)
@@ -79,13 +78,13 @@ class FastPath:
                     authorization = value.decode("latin-1")
                 elif name == b"x-api-key" and x_api_key is None:
                     x_api_key = value.decode("latin-1")
-            key = presented_key(authorization or "", x_api_key or "")
         # What Litestar's routing sets, for the metrics and for rendering errors.
         scope["path_template"] = route.path
         scope["route_handler"] = route.handler
         try:
             if self.keys is not None:
-                check_key(self.keys, route.scope, key)
+                check_key(self.keys, route.scope,
+                          presented_key(authorization or "", x_api_key or ""))
             await route.serve(scope, receive, send)
         except Exception as exc:
             if request_record().status:
