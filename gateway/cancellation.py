@@ -18,6 +18,7 @@ ends with a 408.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from time import perf_counter
 
 from litestar import Request
@@ -29,22 +30,31 @@ from .observability.context import request_record
 _HUNG_UP: Message = {"type": "http.disconnect"}
 
 
+# A request still running this long after its body arrived gets a task that
+# listens for a hang-up. A task for every request was 3 % of the
+# instructions of a plain chat, for replies mostly done in a few
+# milliseconds: a hang-up during those costs the upstream at most this long.
+LISTEN_AFTER = 0.1
+
+
 def cancel_on_disconnect(app: ASGIApp, body_timeout: float) -> ASGIApp:
     """Wrap ``app`` so that a client hang-up cancels the request's task, and
     so does a body that has not arrived ``body_timeout`` seconds after the
     request did (answered with a 408).
 
-    A hang-up after the response is complete cancels nothing.
+    A hang-up is heard from :data:`LISTEN_AFTER` seconds after the body
+    arrived; one after the response is complete cancels nothing.
     """
-    bodies = _BodyDeadlines(body_timeout)
+    bodies = _Timeline(body_timeout, _Watch.body_due)
+    listens = _Timeline(LISTEN_AFTER, _Watch.listen_due)
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        watch = _Watch(scope, receive, send, bodies)
+        watch = _Watch(scope, receive, bodies, listens)
         try:
-            await app(scope, watch.receive, watch.send)
+            await app(scope, watch.receive, send)
         except asyncio.CancelledError:
             if watch.hung_up:
                 # Our own cancellation: it ends here, the request is over.
@@ -54,7 +64,7 @@ def cancel_on_disconnect(app: ASGIApp, body_timeout: float) -> ASGIApp:
                 watch.task.uncancel()
                 # The rest of the body may still be on its way: the
                 # connection is closed rather than read to its end.
-                await _error_reply(scope, watch.send, 408, "request_timeout",
+                await _error_reply(scope, send, 408, "request_timeout",
                                    f"The request body did not arrive within {body_timeout:g} s",
                                    {"connection": "close"})
                 return
@@ -69,25 +79,24 @@ def cancel_on_disconnect(app: ASGIApp, body_timeout: float) -> ASGIApp:
     return middleware
 
 
-class _BodyDeadlines:
-    """The requests still receiving their body, and one timer for all of
-    them: a timer per request (scheduled, then cancelled once the body is
-    in) was 1.5 % of the instructions of a plain chat.
+class _Timeline:
+    """Requests due ``delay`` seconds after they were added, and one timer
+    for all of them: a timer per request (scheduled, then cancelled once the
+    request had moved on) was 1.5 % of the instructions of a plain chat.
 
-    Every request has the same time limit, so the oldest request is the
-    first one due: the timer is set for it, and when it fires it ends the
-    overdue requests whose app is waiting for the body, and is set for the
-    oldest one left. An overdue request whose app is busy with something
-    else (a route that reads its body late, or never) is not the client's
-    fault: it gets the whole limit again from then on.
+    Every request waits the same time, so the oldest one is the first due:
+    the timer is set for it, and when it fires it hands each request that is
+    due to ``due``, which may add it again, and is set for the oldest one
+    left.
     """
 
-    __slots__ = ("timeout", "_reading", "_timer", "_loop")
+    __slots__ = ("delay", "due", "_waiting", "_timer", "_loop")
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        # In order of arrival (or of a new start), so in the order they are due.
-        self._reading: dict[_Watch, float] = {}
+    def __init__(self, delay: float, due: Callable[[_Watch], None]) -> None:
+        self.delay = delay
+        self.due = due
+        # In the order they were added, so in the order they are due.
+        self._waiting: dict[_Watch, float] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -96,64 +105,64 @@ class _BodyDeadlines:
         if loop is not self._loop:
             # The app is served on a new event loop (one per test client,
             # or asyncio.run): the old loop's requests and timer are gone.
-            self._reading.clear()
+            self._waiting.clear()
             self._timer, self._loop = None, loop
-        self._reading[watch] = loop.time()
+        self._waiting[watch] = loop.time()
         if self._timer is None:
-            self._timer = loop.call_later(self.timeout, self._check)
+            self._timer = loop.call_later(self.delay, self._check)
 
     def remove(self, watch: _Watch) -> None:
-        self._reading.pop(watch, None)
+        self._waiting.pop(watch, None)
 
     def _check(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
-        overdue = []
-        for watch, arrived in self._reading.items():
-            if arrived > now - self.timeout:
+        due = []
+        for watch, added in self._waiting.items():
+            if added > now - self.delay:
                 break
-            overdue.append(watch)
-        for watch in overdue:
-            del self._reading[watch]
-            if watch.awaiting_body:
-                watch.body_overdue()
-            else:
-                self._reading[watch] = now
-        first = next(iter(self._reading.values()), None)
+            due.append(watch)
+        for watch in due:
+            del self._waiting[watch]
+        for watch in due:
+            self.due(watch)
+        first = next(iter(self._waiting.values()), None)
         self._timer = (None if first is None
-                       else self._loop.call_at(first + self.timeout, self._check))
+                       else self._loop.call_at(first + self.delay, self._check))
 
 
 class _Watch:
     """Hears a hang-up for one request and cancels the request's task.
 
     The app reads the request body from the server as usual. Once it has
-    (at once when the request has no body), a listener task waits on the
-    server's ``receive()``, which from then on only reports the end: a
-    disconnect, or the response being complete. A later ``receive()`` of the
-    app waits for that too. An app that leaves a body unread hears of a
+    (at once when the request has no body) and :data:`LISTEN_AFTER` seconds
+    later, a listener task waits on the server's ``receive()``, which from
+    then on only reports the end: a disconnect, or the response being
+    complete. A later ``receive()`` of the app starts the listener at once
+    and waits for that end too. An app that leaves a body unread hears of a
     hang-up only from the server dropping its reply.
 
-    One plain asyncio task and no more: this runs for every request, and an
-    anyio task group with a memory stream was a sixth of the instructions a
-    plain chat took through the gateway.
+    One plain asyncio task and no more: an anyio task group with a memory
+    stream was a sixth of the instructions a plain chat took through the
+    gateway.
     """
 
-    __slots__ = ("task", "record", "complete", "hung_up", "too_slow", "awaiting_body",
-                 "_receive", "_send", "_listener", "_unread", "_ended", "_bodies")
+    __slots__ = ("task", "record", "hung_up", "too_slow", "awaiting_body",
+                 "_receive", "_listener", "_unread", "_ended", "_bodies", "_listens",
+                 "_reading")
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send,
-                 bodies: _BodyDeadlines) -> None:
+    def __init__(self, scope: Scope, receive: Receive, bodies: _Timeline,
+                 listens: _Timeline) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
-        # Its status says whether the reply has started (0: not yet).
+        # Its status says whether the reply has started (0: not yet), and
+        # whether it is complete.
         self.record = request_record()
-        self.complete = self.hung_up = self.too_slow = False
+        self.hung_up = self.too_slow = False
         # The app is in receive(), waiting for the client's body.
         self.awaiting_body = False
         self._receive = receive
-        self._send = send
         self._listener: asyncio.Task[None] | None = None
         # The (empty) body of a request without one, if the listener got it
         # before the app asked.
@@ -161,30 +170,44 @@ class _Watch:
         # What the app's receive() waits for once the listener runs: that
         # empty body, or the end.
         self._ended: asyncio.Future[Message] | None = None
+        # Until the app has the whole body, it reads from the server itself.
+        self._reading = True
+        self._listens = listens
         # Set while the body is on its way.
-        self._bodies: _BodyDeadlines | None = None
+        self._bodies: _Timeline | None = None
         if _has_body(scope):
             self._bodies = bodies
             bodies.add(self)
         else:
+            listens.add(self)
+
+    def body_due(self) -> None:
+        # A reply already under way (from an app that starts it before
+        # reading the whole body) is left to finish. An app busy with
+        # something else (a route that reads its body late, or never) is not
+        # the client's fault: it gets the whole time again from then on.
+        if not self.awaiting_body:
+            self._bodies.add(self)  # type: ignore[union-attr]
+            return
+        self._bodies = None
+        if not self.record.status:
+            self.too_slow = True
+            self.task.cancel()
+
+    def listen_due(self) -> None:
+        if self.awaiting_body:
+            self._listens.add(self)  # the app reads the empty body: not at the same time
+        else:
             self._listen()
 
     def _listen(self) -> None:
-        self._body_ended()
+        self._listens.remove(self)
         self._listener = self.task.get_loop().create_task(self._wait_for_end())
 
     def _body_ended(self) -> None:
         if self._bodies is not None:
             self._bodies.remove(self)
             self._bodies = None
-
-    def body_overdue(self) -> None:
-        # A reply already under way (from an app that starts it before
-        # reading the whole body) is left to finish.
-        self._bodies = None
-        if not self.record.status:
-            self.too_slow = True
-            self.task.cancel()
 
     async def _wait_for_end(self) -> None:
         message = await self._receive()
@@ -197,13 +220,13 @@ class _Watch:
             message = await self._receive()
         if self._ended is not None and not self._ended.done():
             self._ended.set_result(message)
-        if not self.complete:
+        if not self.record.complete:
             self.hung_up = True
             self._tell_the_record()
             self.task.cancel()
 
     async def receive(self) -> Message:
-        if self._listener is None:
+        if self._listener is None and self._reading:
             self.awaiting_body = True
             since = perf_counter()
             try:
@@ -218,8 +241,13 @@ class _Watch:
                 self._body_ended()
                 self._tell_the_record()
             elif not message.get("more_body"):
-                self._listen()
+                self._reading = False
+                if self._bodies is not None:
+                    self._body_ended()
+                    self._listens.add(self)
             return message
+        if self._listener is None:
+            self._listen()  # the app waits for the end: it is heard at once
         if self._unread is not None:
             message, self._unread = self._unread, None
             return message
@@ -235,16 +263,13 @@ class _Watch:
         if not self.record.status:
             self.record.hung_up = True
 
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            self.complete = True
-        await self._send(message)
-
     def stop(self) -> None:
         # Once the response is complete the server answers the listener's
         # receive() with a disconnect and it ends by itself, which is cheaper
         # than the exception a cancellation throws into it.
-        if self._listener is not None and not self.complete:
+        if self._listener is None:
+            self._listens.remove(self)
+        elif not self.record.complete:
             self._listener.cancel()
         self._body_ended()
 

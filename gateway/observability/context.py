@@ -31,7 +31,7 @@ class RequestRecord:
 
     __slots__ = ("request_id", "started", "call", "response", "upstream_seconds",
                  "transport_seconds", "client_seconds", "first_chunk_at", "upstream_errors",
-                 "hung_up", "status",
+                 "hung_up", "status", "complete",
                  "_waits", "_waits_since", "_calls", "_calls_since", "_last_failure")
 
     def __init__(self, request_id: str = "", started: float = 0.0) -> None:
@@ -56,6 +56,8 @@ class RequestRecord:
         self.hung_up = False
         # The reply's status once it has started; 0 until then.
         self.status = 0
+        # The reply's last byte has been handed to the server.
+        self.complete = False
         # Socket waits in progress, and since when at least one has been.
         self._waits = 0
         self._waits_since = 0.0

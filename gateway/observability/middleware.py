@@ -56,6 +56,8 @@ class ObservabilityMiddleware:
                 overhead = b"%.2f" % (record.overhead_seconds(perf_counter()) * 1000)
                 message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id),
                                       (OVERHEAD_HEADER, overhead)]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record.complete = True
             await send(message)
 
         token = bind(record)

@@ -67,6 +67,20 @@ def test_hanging_up_while_waiting_for_a_reply_closes_the_upstream_connection_at_
     assert fake.hung_up_at - hung_up < 0.5
 
 
+def test_hanging_up_before_the_hang_up_listener_starts_is_still_heard(served):
+    # The gateway listens for a hang-up only from LISTEN_AFTER (0.1 s) after
+    # the body arrived; a client gone before then is heard at that point.
+    fake = FakeUpstream("hang")
+    url = served(fake)
+
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/api/chat", json=CHAT, timeout=httpx.Timeout(5, read=0.02))
+    hung_up = time.monotonic()
+
+    assert fake.hung_up.wait(5)
+    assert fake.hung_up_at - hung_up < 0.5
+
+
 def test_a_request_whose_client_hung_up_is_counted_as_499_not_as_a_server_error(served):
     fake = FakeUpstream("hang")
     url = served(fake)
