@@ -29,7 +29,6 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from ..types import Usage
 from .context import RequestRecord
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -97,13 +96,55 @@ class _Bound:
         return child
 
 
-requests = _Bound(REQUESTS)
-request_seconds = _Bound(REQUEST_SECONDS)
-upstream_seconds = _Bound(UPSTREAM_SECONDS)
-first_chunk_seconds = _Bound(FIRST_CHUNK_SECONDS)
-tokens = _Bound(TOKENS)
 upstream_errors = _Bound(UPSTREAM_ERRORS)
 pulls = _Bound(PULLS)
+
+
+class _Series:
+    """The children one request's labels lead to, so that a request looks
+    up one object rather than one per metric. Those of the upstream's
+    metrics are made when first used: a route that calls no upstream shows
+    no empty histograms for it."""
+
+    __slots__ = ("provider", "model", "requests", "seconds", "_upstream", "_first_chunk",
+                 "_tokens")
+
+    def __init__(self, route: str, provider: str, model: str, status: int) -> None:
+        self.provider, self.model = provider, model
+        self.requests = REQUESTS.labels(route, provider, model, status)
+        self.seconds = REQUEST_SECONDS.labels(route, provider, model)
+        self._upstream: Any = None
+        self._first_chunk: Any = None
+        self._tokens: dict[tuple[str, str], Any] = {}
+
+    def upstream(self) -> Any:
+        if self._upstream is None:
+            self._upstream = UPSTREAM_SECONDS.labels(self.provider, self.model)
+        return self._upstream
+
+    def first_chunk(self) -> Any:
+        if self._first_chunk is None:
+            self._first_chunk = FIRST_CHUNK_SECONDS.labels(self.provider, self.model)
+        return self._first_chunk
+
+    def tokens(self, direction: str, source: str) -> Any:
+        child = self._tokens.get((direction, source))
+        if child is None:
+            child = self._tokens[direction, source] = TOKENS.labels(
+                self.provider, self.model, direction, source)
+        return child
+
+
+_series: dict[tuple[str, str, str, int], _Series] = {}
+
+
+def _series_of(route: str, provider: str, model: str, status: int) -> _Series:
+    key = (route, provider, model, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = _Series(route, provider, model, status)
+    return series
+
 
 _models: dict[str, set[str]] = {}
 
@@ -118,34 +159,49 @@ def model_label(provider: str, model: str) -> str:
     return model
 
 
+if _MULTIPROCESS:
+    # Each worker's count is in its own file, which a scrape sums.
+    request_started, request_ended = IN_FLIGHT.inc, IN_FLIGHT.dec
+else:
+    # A plain count, read when scraped: the gauge's inc() and dec() lock.
+    _in_flight = 0
+
+    def request_started() -> None:
+        global _in_flight
+        _in_flight += 1
+
+    def request_ended() -> None:
+        global _in_flight
+        _in_flight -= 1
+
+    IN_FLIGHT.set_function(lambda: _in_flight)
+
+
 def observe(route: str, status: int, seconds: float, record: RequestRecord) -> None:
     """Count one finished request."""
     for provider_id, kind in record.upstream_errors or ():
         upstream_errors(provider_id, kind).inc()
     call = record.call
     if call is None:
-        requests(route, "", "", status).inc()
-        request_seconds(route, "", "").observe(seconds)
+        series = _series_of(route, "", "", status)
+        series.requests.inc()
+        series.seconds.observe(seconds)
         return
     provider = call.provider.id
-    model = model_label(provider, call.request.model)
-    requests(route, provider, model, status).inc()
-    request_seconds(route, provider, model).observe(seconds)
+    series = _series_of(route, provider, model_label(provider, call.request.model), status)
+    series.requests.inc()
+    series.seconds.observe(seconds)
     if record.upstream_seconds is not None:
-        upstream_seconds(provider, model).observe(record.upstream_seconds)
+        series.upstream().observe(record.upstream_seconds)
     if record.first_chunk_at is not None:
-        first_chunk_seconds(provider, model).observe(record.first_chunk_at - record.started)
+        series.first_chunk().observe(record.first_chunk_at - record.started)
     usage = record.response.usage if record.response is not None else None
     if usage is not None:
-        _count_usage(provider, model, usage)
-
-
-def _count_usage(provider: str, model: str, usage: Usage) -> None:
-    source = "estimated" if usage.estimated else "reported"
-    if usage.prompt_tokens:
-        tokens(provider, model, "in", source).inc(usage.prompt_tokens)
-    if usage.completion_tokens:
-        tokens(provider, model, "out", source).inc(usage.completion_tokens)
+        source = "estimated" if usage.estimated else "reported"
+        if usage.prompt_tokens:
+            series.tokens("in", source).inc(usage.prompt_tokens)
+        if usage.completion_tokens:
+            series.tokens("out", source).inc(usage.completion_tokens)
 
 
 PullOutcome = Literal["started", "succeeded", "failed"]

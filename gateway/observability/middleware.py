@@ -62,7 +62,7 @@ class ObservabilityMiddleware:
 
         token = bind(record)
         if self.metrics_enabled:
-            metrics.IN_FLIGHT.inc()
+            metrics.request_started()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
@@ -76,7 +76,7 @@ class ObservabilityMiddleware:
             seconds = perf_counter() - record.started
             route = scope.get("path_template") or metrics.UNMATCHED_ROUTE
             if self.metrics_enabled:
-                metrics.IN_FLIGHT.dec()
+                metrics.request_ended()
                 metrics.observe(route, status, seconds, record)
             if access_log.isEnabledFor(logging.INFO):
                 log_access(scope, path, route, status, seconds, record, self.log_bodies)
