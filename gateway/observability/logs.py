@@ -13,11 +13,13 @@ import logging
 import re
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from ..config import LoggingConfig
+from ..types import Message
 from .context import RequestRecord, current_request_id
 
 ACCESS_LOGGER = "gateway.access"
@@ -65,10 +67,10 @@ def _text_value(value: Any) -> str:
     return _UNESCAPED.sub(_json_escaped, _encode(value).decode())
 
 
-def _text_line(created: float, level: str, logger: str, fields: dict[str, Any]) -> str:
+def _text_line(stamp: str, level: str, logger: str, fields: dict[str, Any]) -> str:
     message = _CONTROL.sub(_escaped, fields.pop("message", ""))
     pairs = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
-    return f"{_timestamp(created)} {level} {logger} {message} {pairs}".rstrip()
+    return f"{stamp} {level} {logger} {message} {pairs}".rstrip()
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -94,7 +96,8 @@ class TextFormatter(logging.Formatter):
     """``time LEVEL logger message key=value ...``"""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = _text_line(record.created, record.levelname, record.name, _fields(record))
+        line = _text_line(_timestamp(record.created), record.levelname, record.name,
+                          _fields(record))
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -104,29 +107,63 @@ def _formatter(config: LoggingConfig) -> type[logging.Formatter]:
     return JsonFormatter if config.format == "json" else TextFormatter
 
 
+class _AccessLine(msgspec.Struct):
+    """An access line's fields in the order they are written; those left
+    unset are left out. A struct encodes in half the time of a dict."""
+
+    time: str
+    level: str
+    logger: str
+    message: str
+    request_id: str
+    method: str
+    path: str
+    route: str
+    status: int
+    provider: str | None
+    model: str | None
+    duration_ms: float
+    upstream_ms: float | None
+    first_chunk_ms: float | UnsetType = UNSET
+    tokens_in: int | UnsetType = UNSET
+    tokens_out: int | UnsetType = UNSET
+    tokens_estimated: bool | UnsetType = UNSET
+    error: str | UnsetType = UNSET
+    client: str | None = None
+    messages: list[Message] | UnsetType = UNSET
+    reply: str | UnsetType = UNSET
+
+
 class _AccessOutput:
     """Where access lines go: the gateway handler's stream, in its format.
 
     The line is written to the stream, not logged: a record, the handler's
     lock and a formatter cost a chat more than all its Prometheus updates,
-    for the one line every request writes.
+    for the one line every request writes. A JSON line goes to the stream's
+    bytes as msgspec encoded it, not decoded to be encoded again.
     """
 
-    __slots__ = ("stream", "text")
+    __slots__ = ("stream", "text", "_bytes")
 
     def __init__(self, stream: TextIO, text: bool) -> None:
         self.stream = stream
         self.text = text
+        self._bytes: BinaryIO | None = None if text else getattr(stream, "buffer", None)
 
-    def write(self, fields: dict[str, Any]) -> None:
-        created = time.time()
-        if self.text:
-            line = _text_line(created, "INFO", ACCESS_LOGGER, fields)
-        else:
-            line = _encode({"time": _timestamp(created), "level": "info",
-                            "logger": ACCESS_LOGGER, **fields}).decode()
+    def write(self, line: _AccessLine) -> None:
         try:
-            self.stream.write(line + "\n")
+            if self._bytes is not None:
+                self.stream.flush()  # what was written as text goes first
+                self._bytes.write(_encode(line) + b"\n")
+                self._bytes.flush()
+                return
+            if self.text:
+                fields = {name: value for name in _AccessLine.__struct_fields__[3:]
+                          if (value := getattr(line, name)) is not UNSET}
+                text = _text_line(line.time, "INFO", line.logger, fields)
+            else:
+                text = _encode(line).decode()
+            self.stream.write(text + "\n")
             self.stream.flush()
         except (OSError, ValueError):
             # stderr closed, or its reader gone: the request must not fail
@@ -180,31 +217,27 @@ def log_access(scope: Any, path: str, route: str, status: int, seconds: float,
     call, response = record.call, record.response
     client = scope.get("client")
     method = scope["method"]
-    line: dict[str, Any] = {
-        "message": f"{method} {path} {status}",
-        "request_id": record.request_id,
-        "method": method,
-        "path": path,
-        "route": route,
-        "status": status,
-        "provider": call.provider.id if call is not None else None,
-        "model": call.request.model if call is not None else None,
-        "duration_ms": round(seconds * 1000, 3),
-        "upstream_ms": (round(record.upstream_seconds * 1000, 3)
-                        if record.upstream_seconds is not None else None),
-    }
+    upstream = record.upstream_seconds
+    line = _AccessLine(
+        _timestamp(time.time()), "info", ACCESS_LOGGER, f"{method} {path} {status}",
+        record.request_id, method, path, route, status,
+        call.provider.id if call is not None else None,
+        call.request.model if call is not None else None,
+        round(seconds * 1000, 3),
+        round(upstream * 1000, 3) if upstream is not None else None,
+        client=client[0] if client else None,
+    )
     if record.first_chunk_at is not None:
-        line["first_chunk_ms"] = round((record.first_chunk_at - record.started) * 1000, 3)
+        line.first_chunk_ms = round((record.first_chunk_at - record.started) * 1000, 3)
     usage = response.usage if response is not None else None
     if usage is not None:
-        line["tokens_in"] = usage.prompt_tokens
-        line["tokens_out"] = usage.completion_tokens
-        line["tokens_estimated"] = usage.estimated
+        line.tokens_in = usage.prompt_tokens
+        line.tokens_out = usage.completion_tokens
+        line.tokens_estimated = usage.estimated
     if record.upstream_errors:
-        line["error"] = record.upstream_errors[-1][1]
-    line["client"] = client[0] if client else None
+        line.error = record.upstream_errors[-1][1]
     if bodies and call is not None:
-        line["messages"] = call.request.messages
+        line.messages = call.request.messages
         if response is not None:
-            line["reply"] = response.text
+            line.reply = response.text
     _access.write(line)
