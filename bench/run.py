@@ -36,6 +36,7 @@ from .servers import ROOT, Server
 
 RESULTS = ROOT / "bench" / "results"
 CONCURRENCY = (1, 16, 64)
+SETTLE_SECONDS = 1.0  # see taking_turns
 PROMPT = [{"role": "user", "content": "Say hello"}]
 # The plain chat each target is sent: OpenAI's shape (the mock, the
 # pass-through), the gateway's own API, and the gateway's /v1.
@@ -211,6 +212,8 @@ def measure(target: Target, stream: bool, connections: int, settings: Settings,
     url, body = target.request(stream)
     if warm_up:
         settings.drive(url, body, CONCURRENCY[-1], seconds=1)
+        if not settings.requests_per_run:
+            time.sleep(SETTLE_SECONDS)
     pid = target.server.pid
     cpu = cpu_seconds(pid)
     with PeakRss(pid) as rss:
@@ -231,15 +234,25 @@ def taking_turns(targets: list[Target], stream: bool, connections: int,
     """One load step for every target, ``settings.rounds`` times, the targets
     taking turns; for each, its median run by req/s.
 
+    A run on the server the previous run loaded starts after a pause, as
+    every other run does after the other servers' turns: wrk's 64 new
+    connections, opened the moment the last 64 closed, had their first
+    requests answered one after another some 7 ms apart (up to 0.3 s for the
+    last), a p99 of 110-180 ms against 28-39 ms a second later.
+
     The ratios the targets are judged by compare the gateway with the mock
     and the proxy. On a shared machine whose speed drifts over minutes,
     measuring them minutes apart would put the drift into those ratios.
     """
     runs: dict[str, list[dict]] = {t.name: [] for t in targets}
+    previous: Server | None = None
     for turn in range(settings.rounds):
         for target in targets:
+            if target.server is previous and not settings.requests_per_run:
+                time.sleep(SETTLE_SECONDS)
             warm_up = turn == 0 and connections == CONCURRENCY[0]
             runs[target.name].append(measure(target, stream, connections, settings, warm_up))
+            previous = target.server
     return [sorted(each, key=lambda run: run["rps"])[len(each) // 2] for each in runs.values()]
 
 
