@@ -139,6 +139,26 @@ async def test_a_stream_counts_time_to_first_chunk_and_its_usage(client, upstrea
     assert grown[sample("gateway_tokens_total", direction="out", source="reported", **OPENAI)] == 3
 
 
+async def test_histogram_buckets_count_up_to_and_including_their_bound(client):
+    # The histograms are the gateway's own numbers in one process, not
+    # prometheus_client's: they must read as Prometheus's do.
+    labels = {"provider": "bucket-test", "model": "m"}
+    waits = metrics.UPSTREAM_SECONDS.labels(*labels.values())
+    for seconds in (0.0025, 0.003, 0.2, 1000.0):
+        waits.observe(seconds)
+
+    seen = await scrape(client)
+
+    def bucket(le):
+        return seen[sample("gateway_upstream_duration_seconds_bucket", le=le, **labels)]
+
+    assert [bucket(le) for le in ("0.001", "0.0025", "0.005", "0.25", "300.0", "+Inf")] == [
+        0, 1, 2, 3, 3, 4]
+    assert seen[sample("gateway_upstream_duration_seconds_count", **labels)] == 4
+    assert seen[sample("gateway_upstream_duration_seconds_sum", **labels)] == pytest.approx(
+        1000.2055)
+
+
 async def test_a_stream_failing_midway_counts_the_error_on_a_200(client, upstream):
     upstream.post(f"{OPENAI_URL}/chat/completions").respond(
         content=sse(chunk("Hel"), "{not json"), headers={"content-type": "text/event-stream"})
