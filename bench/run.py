@@ -212,8 +212,7 @@ def measure(target: Target, stream: bool, connections: int, settings: Settings,
     url, body = target.request(stream)
     if warm_up:
         settings.drive(url, body, CONCURRENCY[-1], seconds=1)
-        if not settings.requests_per_run:
-            time.sleep(SETTLE_SECONDS)
+        _settle(settings)
     pid = target.server.pid
     cpu = cpu_seconds(pid)
     with PeakRss(pid) as rss:
@@ -227,6 +226,12 @@ def measure(target: Target, stream: bool, connections: int, settings: Settings,
         "errors": result.errors, "cpu_us": cpu / max(result.requests, 1) * 1e6,
         "rss_mb": rss.peak,
     }
+
+
+def _settle(settings: Settings) -> None:
+    # Only wrk's runs: the smoke run's few requests leave nothing to settle.
+    if not settings.requests_per_run:
+        time.sleep(SETTLE_SECONDS)
 
 
 def taking_turns(targets: list[Target], stream: bool, connections: int,
@@ -248,8 +253,8 @@ def taking_turns(targets: list[Target], stream: bool, connections: int,
     previous: Server | None = None
     for turn in range(settings.rounds):
         for target in targets:
-            if target.server is previous and not settings.requests_per_run:
-                time.sleep(SETTLE_SECONDS)
+            if target.server is previous:
+                _settle(settings)
             warm_up = turn == 0 and connections == CONCURRENCY[0]
             runs[target.name].append(measure(target, stream, connections, settings, warm_up))
             previous = target.server

@@ -54,56 +54,9 @@ OTHER_MODEL = "other"
 UNMATCHED_ROUTE = "unmatched"
 
 
-class _Metric:
-    """One of the metrics every request updates, with its children per label values.
-
-    prometheus_client's children lock and check their type on every update:
-    for the five updates of a chat, that was 4 % of its CPU instructions
-    (``make instructions``). In one process this metric keeps its children
-    as plain numbers and is the collector that shows them when scraped. With
-    several workers, each worker's values must be in its files, so the
-    children are prometheus_client's own.
-    """
-
-    def __init__(self, kind: Literal["counter", "histogram"], name: str, documentation: str,
-                 labelnames: tuple[str, ...]) -> None:
-        self._kind, self._name, self._documentation = kind, name, documentation
-        self._labelnames = labelnames
-        self._children: dict[tuple[object, ...], Any] = {}
-        self._metric: Any = None
-        if not _MULTIPROCESS:
-            REGISTRY.register(self)
-        elif kind == "counter":
-            self._metric = Counter(name, documentation, labelnames)
-        else:
-            self._metric = Histogram(name, documentation, labelnames, buckets=_SECONDS)
-
-    def labels(self, *values: object) -> Any:
-        child = self._children.get(values)
-        if child is None:
-            if self._metric is not None:
-                child = self._metric.labels(*values)
-            else:
-                child = _Count() if self._kind == "counter" else _Buckets()
-            self._children[values] = child
-        return child
-
-    def collect(self) -> Iterator[Any]:
-        if self._kind == "counter":
-            counter = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
-            for values, child in self._children.items():
-                counter.add_metric([str(v) for v in values], child.value)
-            yield counter
-            return
-        histogram = HistogramMetricFamily(self._name, self._documentation,
-                                          labels=self._labelnames)
-        for values, child in self._children.items():
-            histogram.add_metric([str(v) for v in values], child.cumulative(), child.sum)
-        yield histogram
-
-
 class _Count:
     __slots__ = ("value",)
+    family = CounterMetricFamily
 
     def __init__(self) -> None:
         self.value = 0.0
@@ -111,12 +64,16 @@ class _Count:
     def inc(self, amount: float = 1) -> None:
         self.value += amount
 
+    def add_to(self, family: CounterMetricFamily, labels: list[str]) -> None:
+        family.add_metric(labels, self.value)
+
 
 _BUCKET_LABELS = [floatToGoString(bound) for bound in _SECONDS] + ["+Inf"]
 
 
 class _Buckets:
     __slots__ = ("counts", "sum")
+    family = HistogramMetricFamily
 
     def __init__(self) -> None:
         # One count per bucket, the last one above the largest bound.
@@ -128,59 +85,78 @@ class _Buckets:
         self.counts[bisect_left(_SECONDS, seconds)] += 1
         self.sum += seconds
 
-    def cumulative(self) -> list[tuple[str, float]]:
-        return list(zip(_BUCKET_LABELS, accumulate(self.counts), strict=True))
+    def add_to(self, family: HistogramMetricFamily, labels: list[str]) -> None:
+        family.add_metric(labels, list(zip(_BUCKET_LABELS, accumulate(self.counts), strict=True)),
+                          self.sum)
+
+
+class _Metric:
+    """One of the gateway's metrics, with its children looked up once per label values.
+
+    prometheus_client's children lock and check their type on every update,
+    and ``labels()`` converts and validates on every call: for the five
+    updates of a chat, 2.6 % of its CPU instructions (``make instructions``).
+    In one process this metric keeps its children as plain numbers and is
+    the collector that shows them when scraped. With several workers, each
+    worker's values must be in its files, so the children are
+    prometheus_client's own.
+    """
+
+    def __init__(self, child: type[_Count | _Buckets], name: str, documentation: str,
+                 labelnames: tuple[str, ...]) -> None:
+        self._child, self._name, self._documentation = child, name, documentation
+        self._labelnames = labelnames
+        self._children: dict[tuple[object, ...], Any] = {}
+        self._metric: Any = None
+        if not _MULTIPROCESS:
+            REGISTRY.register(self)
+        elif child is _Count:
+            self._metric = Counter(name, documentation, labelnames)
+        else:
+            self._metric = Histogram(name, documentation, labelnames, buckets=_SECONDS)
+
+    def labels(self, *values: object) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = (
+                self._child() if self._metric is None else self._metric.labels(*values))
+        return child
+
+    def collect(self) -> Iterator[Any]:
+        family = self._child.family(self._name, self._documentation, labels=self._labelnames)
+        for values, child in self._children.items():
+            child.add_to(family, [str(v) for v in values])
+        yield family
 
 
 REQUESTS = _Metric(
-    "counter", "gateway_requests", "HTTP requests served, by route template and outcome.",
+    _Count, "gateway_requests", "HTTP requests served, by route template and outcome.",
     ("route", "provider", "model", "status"))
 REQUEST_SECONDS = _Metric(
-    "histogram", "gateway_request_duration_seconds",
+    _Buckets, "gateway_request_duration_seconds",
     "Whole request, from arrival to the last byte sent (streams included).",
     ("route", "provider", "model"))
 UPSTREAM_SECONDS = _Metric(
-    "histogram", "gateway_upstream_duration_seconds",
+    _Buckets, "gateway_upstream_duration_seconds",
     "Time spent waiting on the upstream within a chat request.",
     ("provider", "model"))
 FIRST_CHUNK_SECONDS = _Metric(
-    "histogram", "gateway_time_to_first_chunk_seconds",
+    _Buckets, "gateway_time_to_first_chunk_seconds",
     "Streamed chats: from the request's arrival to the upstream's first chunk.",
     ("provider", "model"))
 TOKENS = _Metric(
-    "counter", "gateway_tokens", "Tokens in (prompt) and out (completion); source is "
+    _Count, "gateway_tokens", "Tokens in (prompt) and out (completion); source is "
     "'reported' when the provider counted them, 'estimated' when the gateway did.",
     ("provider", "model", "direction", "source"))
-UPSTREAM_ERRORS = Counter(
-    "gateway_upstream_errors", "Failed upstream calls, by the error's kind.",
-    ["provider", "kind"])
+UPSTREAM_ERRORS = _Metric(
+    _Count, "gateway_upstream_errors", "Failed upstream calls, by the error's kind.",
+    ("provider", "kind"))
+PULLS = _Metric(
+    _Count, "gateway_model_pulls", "Model downloads a provider plugin ran, by outcome.",
+    ("provider", "model", "outcome"))
 IN_FLIGHT = Gauge(
     "gateway_requests_in_flight", "Requests being served right now.",
     multiprocess_mode="livesum")
-PULLS = Counter(
-    "gateway_model_pulls", "Model downloads a provider plugin ran, by outcome.",
-    ["provider", "model", "outcome"])
-
-
-class _Bound:
-    """A metric's label children, looked up once per label values:
-    ``labels()`` converts, validates and locks on every call."""
-
-    __slots__ = ("_metric", "_children")
-
-    def __init__(self, metric: Any) -> None:
-        self._metric = metric
-        self._children: dict[tuple[str, ...], Any] = {}
-
-    def __call__(self, *values: object) -> Any:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = self._metric.labels(*values)
-        return child
-
-
-upstream_errors = _Bound(UPSTREAM_ERRORS)
-pulls = _Bound(PULLS)
 
 
 class _Series:
@@ -263,7 +239,7 @@ else:
 def observe(route: str, status: int, seconds: float, record: RequestRecord) -> None:
     """Count one finished request."""
     for provider_id, kind in record.upstream_errors or ():
-        upstream_errors(provider_id, kind).inc()
+        UPSTREAM_ERRORS.labels(provider_id, kind).inc()
     call = record.call
     if call is None:
         series = _series_of(route, "", "", status)
@@ -313,7 +289,7 @@ def record_pull(provider: str, model: str, outcome: PullOutcome) -> None:
     """
     if outcome not in _OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
-    pulls(provider, model_label(provider, model), outcome).inc()
+    PULLS.labels(provider, model_label(provider, model), outcome).inc()
 
 
 def render() -> tuple[bytes, str]:
